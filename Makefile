@@ -1,0 +1,39 @@
+# Keel — the two commands a newcomer needs:
+#   make demo   set everything up and chat with the demo shop (zh + en, local model, SQLite)
+#   make test   run the test suite (what CI runs)
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KEEL := $(VENV)/bin/keel
+
+.PHONY: setup demo test test-all lint serve clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(KEEL) demo setup
+	$(KEEL) chat --user u1001
+
+serve: setup
+	$(KEEL) demo setup
+	$(KEEL) serve
+
+test: setup
+	$(PY) -m pytest -q -m "not slow or smoke"
+
+test-all: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf .keel .pytest_cache .mypy_cache .ruff_cache

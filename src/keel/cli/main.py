@@ -1,0 +1,121 @@
+"""``keel``: the command line entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from keel.cli import chat as chat_cmd
+from keel.cli import handoff as handoff_cmd
+from keel.cli import kb as kb_cmd
+from keel.cli.common import STATE, config, console, friendly, read_text_arg
+
+app = typer.Typer(
+    help="Keel: a customer-service AI system that stays steady.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(kb_cmd.app, name="kb")
+app.add_typer(handoff_cmd.app, name="handoff")
+model_app = typer.Typer(help="The local model cache.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+demo_app = typer.Typer(help="The embedded demo shop.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@app.callback()
+def main(
+    config_file: Path | None = typer.Option(None, "--config", help="keel.yaml to read (default ./keel.yaml)"),
+    home: Path | None = typer.Option(None, "--home", help="data folder (default .keel, or $KEEL_HOME)"),
+    model: str | None = typer.Option(
+        None, "--model", help="model backend: local | local:DIR | ckpt:NAME | openai:URL#MODEL | scripted"
+    ),
+) -> None:
+    STATE.config_path, STATE.home, STATE.model = config_file, home, model
+
+
+@app.command()
+@friendly
+def ask(
+    message: str = typer.Argument(..., help="the customer's message ('-' reads stdin)"),
+    user: str | None = typer.Option(None, "--user", "-u", help="demo/CRM user id, e.g. u1001"),
+    conversation: str | None = typer.Option(None, "--conversation", "-c", help="conversation id (default: new)"),
+    kb_version: int | None = typer.Option(None, "--kb-version", help="pin the KB version"),
+) -> None:
+    """Send one message through the whole online path and print the result as JSON."""
+    import uuid
+
+    from keel.online.pipeline import MessageRequest, handle_message
+    from keel.online.runtime import open_runtime
+
+    rt = open_runtime(config())
+    result = handle_message(
+        rt,
+        MessageRequest(
+            conversation_id=conversation or f"cli-{uuid.uuid4().hex[:12]}",
+            text=read_text_arg(message),
+            user_id=user,
+            kb_version=kb_version,
+        ),
+    )
+    print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+
+
+@app.command()
+@friendly
+def chat(
+    user: str | None = typer.Option(None, "--user", "-u", help="demo/CRM user id, e.g. u1001"),
+    conversation: str | None = typer.Option(None, "--conversation", "-c", help="resume this conversation"),
+) -> None:
+    """Chat in the terminal; every reply shows the decision and why."""
+    chat_cmd.run(config(), user, conversation)
+
+
+@app.command()
+@friendly
+def serve(
+    host: str = typer.Option("127.0.0.1", help="interface to bind"),
+    port: int = typer.Option(8000, help="port"),
+    workers: int = typer.Option(1, help="worker processes"),
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs) and the web console."""
+    import os
+
+    import uvicorn
+
+    cfg = config()
+    os.environ["KEEL_SERVE_CONFIG"] = cfg.model_dump_json()
+    console.print(f"Keel on http://{host}:{port}  (API docs: /docs)")
+    uvicorn.run("keel.api.app:app_from_env", host=host, port=port, workers=workers, factory=True,
+                log_level="warning")
+
+
+@model_app.command("prepare")
+@friendly
+def model_prepare() -> None:
+    """Convert the packaged Qwen2.5-0.5B model once into the cache (about a minute)."""
+    from keel.online.model.packaged import ensure_packaged_model
+
+    path = ensure_packaged_model(config().model_cache, log=lambda m: console.print(f"• {m}"))
+    console.print(f"[green]ready:[/] {path}")
+
+
+@demo_app.command("setup")
+@friendly
+def demo_setup(
+    skip_model: bool = typer.Option(False, "--skip-model", help="do not prepare the local model"),
+) -> None:
+    """Publish the demo KB (v1, then the v2 overlay), seed the demo users, prepare the model."""
+    from keel.setup_demo import setup_demo
+
+    report = setup_demo(config(), prepare_model=not skip_model, log=lambda m: console.print(f"• {m}"))
+    console.print(
+        f"[green]demo ready:[/] KB versions {list(report.kb_versions)}, in force: v{report.current_version}"
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,174 @@
+"""Typed, frozen configuration, validated when built and read once at the edge (CLI / API).
+
+Sources, later wins: built-in defaults < ``keel.yaml`` (or ``--config FILE``) < ``KEEL_*``
+environment variables. Library code receives a :class:`KeelConfig`; it never reads the
+environment itself.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from keel.errors import ConfigError
+
+DEMO_DIR = Path(str(resources.files("keel") / "demo"))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetrievalConfig(_Section):
+    top_k: int = Field(4, ge=1, le=20, description="passages given to the model")
+    candidates: int = Field(20, ge=1, le=200, description="candidates per retriever before fusion")
+    rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant")
+    dense_weight: float = Field(1.0, ge=0.0, description="weight of the embedding ranking in the fusion")
+    lexical_weight: float = Field(1.0, ge=0.0, description="weight of the BM25 ranking in the fusion")
+    region_boost: float = Field(
+        1.3, ge=1.0, description="fused-score factor for documents scoped to the customer's own region"
+    )
+    min_support: float = Field(
+        0.84,
+        ge=0.0,
+        le=1.0,
+        description="e5 cosine of the best passage from which a question counts as grounded in the KB "
+        "when that passage also shares a term with it",
+    )
+    strong_support: float = Field(
+        0.88, ge=0.0, le=1.0, description="e5 cosine from which a question counts as grounded on its own"
+    )
+
+
+class DecisionConfig(_Section):
+    complaint_handoff_threshold: int = Field(
+        3, ge=1, description="complaints in the last 90 days from which every message goes to a human"
+    )
+    risk_handoff_levels: tuple[str, ...] = Field(
+        ("high",), description="account risk levels whose money/refund/account topics go to a human"
+    )
+    min_confidence: float = Field(
+        0.0, ge=0.0, le=1.0, description="model action confidence below which an answer becomes a handoff"
+    )
+
+
+class GenerationConfig(_Section):
+    max_new_tokens: int = Field(160, ge=8, le=2048)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    timeout_s: float = Field(120.0, gt=0.0, description="a model call slower than this is a failure")
+    seed: int = 0
+    threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
+
+
+class LimitsConfig(_Section):
+    max_message_chars: int = Field(20_000, ge=1, description="longer customer messages are rejected")
+    max_history_turns: int = Field(12, ge=0, description="earlier messages given to the model")
+
+
+class KeelConfig(_Section):
+    """Everything a Keel process needs to know, validated once."""
+
+    home: Path = Field(Path(".keel"), description="folder for databases, indexes, model cache, runs")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<home>/keel.sqlite"
+    )
+    model: str = Field(
+        "local",
+        description="model backend spec: local | local:DIR | ckpt:NAME | "
+        "openai:URL[#MODEL] | scripted[:FILE]",
+    )
+    rules_path: Path = Field(DEMO_DIR / "rules.yaml", description="red-line rules YAML")
+    state: str = Field(
+        "sqlite", description="state provider: sqlite[:FILE] | json:FILE | http(s)://URL"
+    )
+    kb_version: int | None = Field(None, description="pin retrieval to this KB version; None = current")
+    embedding_cache_dir: Path | None = Field(
+        None, description="where passage embeddings are cached (shared by KB versions); default <home>/index"
+    )
+    today: date | None = Field(None, description="override today's date (reproducible evals and demos)")
+    default_lang: str = Field("zh", pattern="^(zh|en)$", description="language when a message has no letters")
+    brand_zh: str = Field("港湾优品", description="the business's name in Chinese prompts")
+    brand_en: str = Field("Harbor Goods", description="the business's name in English prompts")
+    retrieval: RetrievalConfig = RetrievalConfig()
+    decision: DecisionConfig = DecisionConfig()
+    generation: GenerationConfig = GenerationConfig()
+    limits: LimitsConfig = LimitsConfig()
+
+    @field_validator("home", "rules_path")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return Path(os.path.expanduser(str(v)))
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'keel.sqlite'}"
+
+    @property
+    def model_cache(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.embedding_cache_dir or self.home / "index"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def with_overrides(self, **changes: Any) -> KeelConfig:
+        """A new validated config with some top-level fields replaced."""
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return build_config(data)
+
+
+_ENV = {
+    "KEEL_HOME": "home",
+    "KEEL_DATABASE_URL": "database_url",
+    "KEEL_MODEL": "model",
+    "KEEL_RULES": "rules_path",
+    "KEEL_STATE": "state",
+    "KEEL_KB_VERSION": "kb_version",
+    "KEEL_TODAY": "today",
+}
+
+
+def build_config(data: dict[str, Any]) -> KeelConfig:
+    try:
+        return KeelConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def load_config(
+    path: Path | None = None, env: dict[str, str] | None = None, **overrides: Any
+) -> KeelConfig:
+    """Read ``keel.yaml`` (or *path*), then ``KEEL_*`` variables, then explicit overrides."""
+    env = dict(os.environ) if env is None else env
+    data: dict[str, Any] = {}
+    file = path or (Path("keel.yaml") if Path("keel.yaml").exists() else None)
+    if file is not None:
+        if not file.exists():
+            raise ConfigError(f"config file not found: {file}")
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file}: not valid YAML ({exc.__class__.__name__})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: expected a mapping at the top level")
+        data.update(loaded)
+    for var, key in _ENV.items():
+        if env.get(var):
+            data[key] = env[var]
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return build_config(data)

@@ -1,0 +1,113 @@
+"""Tables of Keel's own database (conversations, handoffs, traces, KB versions)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("tenant", String(64), nullable=False, default="default"),
+    Column("user_id", String(128), nullable=True),
+    Column("lang", String(8), nullable=True),
+    Column("status", String(16), nullable=False),  # bot | human | closed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(128), ForeignKey("conversations.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("turn_id", String(64), nullable=True),
+    Column("author", String(128), nullable=True),  # agent name for human replies
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("conversation_id", "seq", name="uq_message_seq"),
+)
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("turn_id", String(64), primary_key=True),
+    Column("conversation_id", String(128), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("data", JSON, nullable=False),  # redacted
+)
+
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(128), nullable=False, index=True),
+    Column("tenant", String(64), nullable=False, default="default"),
+    Column("status", String(16), nullable=False),  # queued | claimed | released | closed
+    Column("reason", String(32), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("context", JSON, nullable=False),
+    Column("claimed_by", String(128), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_handoffs_status", handoffs.c.status, handoffs.c.id)
+
+kb_versions = Table(
+    "kb_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("tenant", String(64), nullable=False, default="default"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("source", Text, nullable=False, default=""),
+    Column("parent", Integer, nullable=True),
+    Column("doc_count", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+)
+
+kb_documents = Table(
+    "kb_documents",
+    metadata,
+    Column("version", Integer, ForeignKey("kb_versions.version"), primary_key=True),
+    Column("doc_id", String(200), primary_key=True),
+    Column("topic", String(200), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("regions", JSON, nullable=False),
+    Column("valid_from", String(10), nullable=True),
+    Column("valid_to", String(10), nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+)
+
+# the single row says which version is in force; flipping it is the atomic publish / rollback
+kb_head = Table(
+    "kb_head",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("version", Integer, ForeignKey("kb_versions.version"), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,170 @@
+"""Conversations and their messages, durable in the database."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from keel.db import Database
+from keel.db.engine import utcnow
+from keel.db.schema import conversations, messages
+from keel.domain import ChatMessage, Frozen, Role
+from keel.errors import Conflict, InvalidInput, NotFound
+
+_CONV_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+class ConversationStatus(StrEnum):
+    BOT = "bot"  # the bot answers
+    HUMAN = "human"  # handed off: a human agent holds it; the bot stays silent
+    CLOSED = "closed"
+
+
+class StoredMessage(Frozen):
+    seq: int
+    role: Role
+    content: str
+    turn_id: str | None = None
+    author: str | None = None
+    created_at: datetime
+
+
+class Conversation(Frozen):
+    id: str
+    tenant: str
+    user_id: str | None
+    lang: str | None
+    status: ConversationStatus
+    created_at: datetime
+    updated_at: datetime
+    messages: tuple[StoredMessage, ...] = ()
+
+    def history(self) -> tuple[ChatMessage, ...]:
+        return tuple(ChatMessage(role=m.role, content=m.content) for m in self.messages)
+
+
+def check_conversation_id(conversation_id: str) -> str:
+    if not _CONV_ID.match(conversation_id or ""):
+        raise InvalidInput("conversation ids use 1-128 letters, digits, '.', '_', ':' or '-'")
+    return conversation_id
+
+
+def _row(conn: Connection, conversation_id: str, tenant: str):  # type: ignore[no-untyped-def]
+    return conn.execute(
+        select(conversations).where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
+    ).first()
+
+
+def ensure_conversation(
+    conn: Connection, conversation_id: str, user_id: str | None, tenant: str, lang: str
+) -> ConversationStatus:
+    """Create the conversation on its first message; it stays bound to its first user."""
+    row = _row(conn, conversation_id, tenant)
+    if row is None:
+        taken = conn.scalar(select(conversations.c.tenant).where(conversations.c.id == conversation_id))
+        if taken is not None:
+            raise Conflict(f"conversation id {conversation_id!r} is already in use")
+        now = utcnow()
+        conn.execute(
+            insert(conversations).values(
+                id=conversation_id, tenant=tenant, user_id=user_id, lang=lang,
+                status=ConversationStatus.BOT.value, created_at=now, updated_at=now,
+            )
+        )
+        return ConversationStatus.BOT
+    if row.user_id != user_id:
+        raise Conflict(f"conversation {conversation_id!r} belongs to another user")
+    return ConversationStatus(row.status)
+
+
+def append_message(
+    conn: Connection,
+    conversation_id: str,
+    role: Role,
+    content: str,
+    *,
+    turn_id: str | None = None,
+    author: str | None = None,
+) -> int:
+    seq = (conn.scalar(select(func.max(messages.c.seq)).where(messages.c.conversation_id == conversation_id)) or 0) + 1
+    now = utcnow()
+    conn.execute(
+        insert(messages).values(
+            conversation_id=conversation_id, seq=seq, role=role.value, content=content,
+            turn_id=turn_id, author=author, created_at=now,
+        )
+    )
+    conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now))
+    return seq
+
+
+def set_status(conn: Connection, conversation_id: str, status: ConversationStatus) -> None:
+    conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(status=status.value, updated_at=utcnow())
+    )
+
+
+def load_conversation(db: Database, conversation_id: str, tenant: str = "default") -> Conversation:
+    with db.engine.connect() as conn:
+        row = _row(conn, conversation_id, tenant)
+        if row is None:
+            raise NotFound(f"conversation {conversation_id!r} not found")
+        rows = conn.execute(
+            select(messages).where(messages.c.conversation_id == conversation_id).order_by(messages.c.seq)
+        ).all()
+    return Conversation(
+        id=row.id, tenant=row.tenant, user_id=row.user_id, lang=row.lang,
+        status=ConversationStatus(row.status), created_at=row.created_at, updated_at=row.updated_at,
+        messages=tuple(
+            StoredMessage(seq=m.seq, role=Role(m.role), content=m.content, turn_id=m.turn_id,
+                          author=m.author, created_at=m.created_at)
+            for m in rows
+        ),
+    )
+
+
+def list_conversations(
+    db: Database, tenant: str = "default", query: str = "", limit: int = 50, offset: int = 0
+) -> list[dict[str, object]]:
+    """Most recent first; *query* matches the id, the user id or any message text."""
+    with db.engine.connect() as conn:
+        stmt = select(conversations).where(conversations.c.tenant == tenant)
+        if query:
+            like = f"%{query}%"
+            in_messages = select(messages.c.conversation_id).where(messages.c.content.like(like))
+            stmt = stmt.where(
+                conversations.c.id.like(like)
+                | conversations.c.user_id.like(like)
+                | conversations.c.id.in_(in_messages)
+            )
+        rows = conn.execute(stmt.order_by(conversations.c.updated_at.desc()).limit(limit).offset(offset)).all()
+        counts = dict(
+            conn.execute(
+                select(messages.c.conversation_id, func.count())
+                .where(messages.c.conversation_id.in_([r.id for r in rows]))
+                .group_by(messages.c.conversation_id)
+            ).all()
+        )
+    return [
+        {"id": r.id, "user_id": r.user_id, "lang": r.lang, "status": r.status,
+         "updated_at": r.updated_at, "messages": counts.get(r.id, 0)}
+        for r in rows
+    ]
+
+
+def load_history(conn: Connection, conversation_id: str, limit: int) -> tuple[ChatMessage, ...]:
+    """The last *limit* messages of a conversation, oldest first."""
+    if limit <= 0:
+        return ()
+    rows = conn.execute(
+        select(messages.c.role, messages.c.content)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(messages.c.seq.desc())
+        .limit(limit)
+    ).all()
+    return tuple(ChatMessage(role=Role(r.role), content=r.content) for r in reversed(rows))

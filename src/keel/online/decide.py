@@ -1,0 +1,103 @@
+"""The decision: rules and state are the floor; the model's proposal is accepted only within them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keel.config import DecisionConfig, RetrievalConfig
+from keel.domain import Action, Decision, Modifier, Reason
+from keel.online.emotion import Emotion
+from keel.online.kb.retrieve import Retrieval
+from keel.online.model.parse import Proposal
+from keel.online.rules.schema import RuleVerdict
+from keel.online.state.policy import StateSignal
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    rules: RuleVerdict
+    state: StateSignal
+    emotion: Emotion
+    retrieval: Retrieval | None = None
+    proposal: Proposal | None = None
+    model_error: str = ""
+    small_talk: bool = False
+    clarified_before: bool = False  # the previous bot turn already asked for details
+
+
+def grounded(inp: DecisionInput, cfg: RetrievalConfig) -> bool:
+    """Is there something to answer from: a supporting passage, or the user's own state?"""
+    if inp.state.state_query and inp.state.known_user:
+        return True
+    r = inp.retrieval
+    if r is None or not r.passages:
+        return False
+    return r.support >= cfg.strong_support or (r.support >= cfg.min_support and r.lexical_overlap)
+
+
+def _support_scale(support: float, cfg: RetrievalConfig) -> float:
+    """0 at 0.08 below the grounding threshold, 1 at 0.07 above it."""
+    low, high = cfg.min_support - 0.08, cfg.min_support + 0.07
+    return max(0.0, min(1.0, (support - low) / (high - low)))
+
+
+def pre_decide(inp: DecisionInput) -> Decision | None:
+    """Decisions that need no model: a forcing red-line rule, then a forcing state policy."""
+    modifiers = _modifiers(inp, forced=True)
+    if inp.rules.action is not None:
+        top = inp.rules.hits[0] if inp.rules.hits else None
+        detail = f"rule {inp.rules.action_rule}" + (f" matched {top.evidence!r}" if top else "")
+        return Decision(action=inp.rules.action, modifiers=modifiers, reason=Reason.RULE, detail=detail, confidence=1.0)
+    if inp.state.action is not None:
+        return Decision(action=inp.state.action, modifiers=modifiers, reason=Reason.STATE, detail=inp.state.reason,
+                        confidence=1.0)
+    return None
+
+
+def _modifiers(inp: DecisionInput, forced: bool) -> tuple[Modifier, ...]:
+    mods: list[Modifier] = []
+    if inp.rules.soothe or inp.emotion.needs_soothing:
+        mods.append(Modifier.SOOTHE)
+    if inp.rules.forbid and not forced:
+        mods.append(Modifier.PARTIAL)
+    return tuple(mods)
+
+
+def decide(inp: DecisionInput, rcfg: RetrievalConfig, dcfg: DecisionConfig) -> Decision:
+    """Final action for the turn; ``pre_decide`` first, then the model within the rules."""
+    forced = pre_decide(inp)
+    if forced is not None:
+        return forced
+    mods = _modifiers(inp, forced=False)
+    is_grounded = grounded(inp, rcfg)
+    if inp.proposal is None:
+        return Decision(action=Action.HANDOFF, modifiers=mods, reason=Reason.MODEL_FAILED,
+                        detail=inp.model_error or "model unavailable", confidence=1.0)
+    if not inp.proposal.ok:
+        action = Action.ANSWER if is_grounded and inp.retrieval and inp.retrieval.passages else Action.HANDOFF
+        return Decision(action=action, modifiers=mods, reason=Reason.MODEL_MALFORMED,
+                        detail=f"malformed model output ({inp.proposal.error}); safe fallback", confidence=0.5)
+    proposed = inp.proposal.action or Action.CLARIFY
+    p = inp.proposal.confidence if inp.proposal.confidence is not None else 0.6
+    if proposed is not Action.ANSWER:
+        # a more careful action than answering is always allowed
+        return Decision(action=proposed, modifiers=mods, reason=Reason.MODEL, detail="model proposal accepted",
+                        confidence=round(p, 3))
+    if inp.small_talk and not is_grounded:
+        return Decision(action=Action.ANSWER, modifiers=mods, reason=Reason.SMALL_TALK, detail="greeting or thanks",
+                        confidence=round(p, 3))
+    if not is_grounded:
+        support = inp.retrieval.support if inp.retrieval else 0.0
+        action = Action.HANDOFF if inp.clarified_before else Action.CLARIFY
+        return Decision(action=action, modifiers=mods, reason=Reason.NO_GROUNDING,
+                        detail=f"no supporting passage (best similarity {support:.2f}); not guessing",
+                        confidence=1.0)
+    scale = 1.0 if inp.state.state_query and inp.state.known_user else _support_scale(
+        inp.retrieval.support if inp.retrieval else 0.0, rcfg
+    )
+    confidence = round(p * max(scale, 0.5), 3)
+    if confidence < dcfg.min_confidence:
+        return Decision(action=Action.HANDOFF, modifiers=mods, reason=Reason.MODEL,
+                        detail=f"confidence {confidence:.2f} below {dcfg.min_confidence:.2f}", confidence=confidence)
+    return Decision(action=Action.ANSWER, modifiers=mods, reason=Reason.MODEL, detail="grounded answer accepted",
+                    confidence=confidence)

@@ -1,0 +1,172 @@
+"""The durable handoff queue: enqueue with full context, claim, reply, release, close."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from keel.db import Database
+from keel.db.engine import utcnow
+from keel.db.schema import conversations, handoffs
+from keel.domain import Frozen, Role
+from keel.errors import Conflict, InvalidInput, NotFound
+from keel.online.conversations import ConversationStatus, append_message, set_status
+
+
+class HandoffStatus(StrEnum):
+    QUEUED = "queued"
+    CLAIMED = "claimed"
+    RELEASED = "released"  # given back to the bot
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (HandoffStatus.QUEUED.value, HandoffStatus.CLAIMED.value)
+MAX_REPLY_CHARS = 8000
+
+
+class Handoff(Frozen):
+    id: int
+    conversation_id: str
+    tenant: str
+    status: HandoffStatus
+    reason: str
+    detail: str
+    context: dict[str, Any]
+    claimed_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    claimed_at: datetime | None
+    closed_at: datetime | None
+
+
+def _to_handoff(row: Any) -> Handoff:
+    return Handoff(
+        id=row.id, conversation_id=row.conversation_id, tenant=row.tenant, status=HandoffStatus(row.status),
+        reason=row.reason, detail=row.detail, context=row.context, claimed_by=row.claimed_by,
+        created_at=row.created_at, updated_at=row.updated_at, claimed_at=row.claimed_at, closed_at=row.closed_at,
+    )
+
+
+def open_handoff_id(conn: Connection, conversation_id: str) -> int | None:
+    return conn.scalar(
+        select(handoffs.c.id).where(
+            handoffs.c.conversation_id == conversation_id, handoffs.c.status.in_(OPEN_STATUSES)
+        )
+    )
+
+
+def enqueue(
+    conn: Connection, conversation_id: str, tenant: str, reason: str, detail: str, context: dict[str, Any]
+) -> int:
+    """Queue the conversation for a human (one open handoff per conversation) and hold it."""
+    existing = open_handoff_id(conn, conversation_id)
+    now = utcnow()
+    if existing is not None:
+        conn.execute(update(handoffs).where(handoffs.c.id == existing).values(updated_at=now))
+        return existing
+    result = conn.execute(
+        insert(handoffs).values(
+            conversation_id=conversation_id, tenant=tenant, status=HandoffStatus.QUEUED.value, reason=reason,
+            detail=detail, context=context, created_at=now, updated_at=now,
+        )
+    )
+    set_status(conn, conversation_id, ConversationStatus.HUMAN)
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def get_handoff(db: Database, handoff_id: int, tenant: str = "default") -> Handoff:
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            select(handoffs).where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant)
+        ).first()
+    if row is None:
+        raise NotFound(f"handoff {handoff_id} not found")
+    return _to_handoff(row)
+
+
+def list_handoffs(db: Database, statuses: tuple[str, ...] = OPEN_STATUSES, tenant: str = "default") -> list[Handoff]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(handoffs)
+            .where(handoffs.c.status.in_(statuses), handoffs.c.tenant == tenant)
+            .order_by(handoffs.c.id)
+        ).all()
+    return [_to_handoff(r) for r in rows]
+
+
+def claim(db: Database, handoff_id: int, agent: str, tenant: str = "default") -> Handoff:
+    """Atomically claim a queued handoff; a handoff is never delivered to two agents."""
+    if not agent.strip():
+        raise InvalidInput("an agent name is required to claim a handoff")
+    with db.engine.begin() as conn:
+        changed = conn.execute(
+            update(handoffs)
+            .where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant,
+                   handoffs.c.status == HandoffStatus.QUEUED.value)
+            .values(status=HandoffStatus.CLAIMED.value, claimed_by=agent, claimed_at=utcnow(), updated_at=utcnow())
+        ).rowcount
+    current = get_handoff(db, handoff_id, tenant)
+    if not changed and current.claimed_by != agent:
+        who = f" by {current.claimed_by}" if current.claimed_by else ""
+        raise Conflict(f"handoff {handoff_id} is {current.status.value}{who}; it cannot be claimed")
+    return current
+
+
+def reply(db: Database, handoff_id: int, agent: str, text: str, tenant: str = "default") -> Handoff:
+    """Write the human's reply into the same conversation (claiming the handoff if still queued)."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("the reply is empty")
+    if len(text) > MAX_REPLY_CHARS:
+        raise InvalidInput(f"the reply is {len(text)} characters; the limit is {MAX_REPLY_CHARS}")
+    current = get_handoff(db, handoff_id, tenant)
+    if current.status is HandoffStatus.QUEUED:
+        current = claim(db, handoff_id, agent, tenant)
+    if current.status is not HandoffStatus.CLAIMED:
+        raise Conflict(f"handoff {handoff_id} is {current.status.value}; reopen it before replying")
+    if current.claimed_by != agent:
+        raise Conflict(f"handoff {handoff_id} is held by {current.claimed_by}")
+    with db.engine.begin() as conn:
+        append_message(conn, current.conversation_id, Role.AGENT, text, author=agent)
+        conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(updated_at=utcnow()))
+    return get_handoff(db, handoff_id, tenant)
+
+
+def _finish(db: Database, handoff_id: int, status: HandoffStatus, conv_status: ConversationStatus,
+            agent: str | None, tenant: str) -> Handoff:
+    current = get_handoff(db, handoff_id, tenant)
+    if current.status.value not in OPEN_STATUSES:
+        raise Conflict(f"handoff {handoff_id} is already {current.status.value}")
+    if agent and current.claimed_by and current.claimed_by != agent:
+        raise Conflict(f"handoff {handoff_id} is held by {current.claimed_by}")
+    with db.engine.begin() as conn:
+        changed = conn.execute(
+            update(handoffs)
+            .where(handoffs.c.id == handoff_id, handoffs.c.status.in_(OPEN_STATUSES))
+            .values(status=status.value, updated_at=utcnow(), closed_at=utcnow())
+        ).rowcount
+        if not changed:
+            raise Conflict(f"handoff {handoff_id} changed meanwhile; reload it")
+        conn.execute(
+            update(conversations)
+            .where(conversations.c.id == current.conversation_id)
+            .values(status=conv_status.value, updated_at=utcnow())
+        )
+    return get_handoff(db, handoff_id, tenant)
+
+
+def release(db: Database, handoff_id: int, agent: str | None = None, tenant: str = "default") -> Handoff:
+    """Give the conversation back to the bot."""
+    return _finish(db, handoff_id, HandoffStatus.RELEASED, ConversationStatus.BOT, agent, tenant)
+
+
+def close(db: Database, handoff_id: int, agent: str | None = None, tenant: str = "default") -> Handoff:
+    """Resolved by the human; a later customer message reopens the conversation with the bot."""
+    return _finish(db, handoff_id, HandoffStatus.CLOSED, ConversationStatus.CLOSED, agent, tenant)
+
+
+def append_customer_context(conn: Connection, handoff_id: int) -> None:
+    conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(updated_at=utcnow()))

@@ -1,0 +1,1 @@
+"""The versioned knowledge base: documents, versions, indexes and retrieval."""

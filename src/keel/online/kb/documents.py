@@ -1,0 +1,138 @@
+"""Read knowledge-base documents from a folder of Markdown (front matter) or YAML files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from keel.domain import Frozen, Lang, Region
+from keel.errors import InvalidInput
+
+ALL_REGIONS = "all"
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+class DocKind(StrEnum):
+    FAQ = "faq"
+    POLICY = "policy"
+    PROMOTION = "promotion"
+
+
+class KBDocument(Frozen):
+    """One knowledge-base document, the unit of retrieval."""
+
+    doc_id: str = Field(alias="id")
+    topic: str
+    lang: Lang
+    title: str = Field(min_length=1)
+    kind: DocKind
+    regions: tuple[str, ...] = Field((ALL_REGIONS,), alias="region")
+    valid_from: date | None = None
+    valid_to: date | None = None
+    tags: tuple[str, ...] = ()
+    body: str = Field(min_length=1)
+    deleted: bool = Field(False, description="in an overlay: remove this document")
+
+    model_config = Frozen.model_config | {"populate_by_name": True}
+
+    @field_validator("doc_id", "topic")
+    @classmethod
+    def _id_shape(cls, v: str) -> str:
+        if not _ID.match(v):
+            raise ValueError("ids use letters, digits, '.', '_' and '-' (max 200)")
+        return v
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _regions(cls, v: Any) -> tuple[str, ...]:
+        values = [v] if isinstance(v, str) else list(v or [ALL_REGIONS])
+        allowed = {r.value for r in Region} | {ALL_REGIONS}
+        bad = [r for r in values if r not in allowed]
+        if bad:
+            raise ValueError(f"unknown region(s) {bad}; use {sorted(allowed)}")
+        return tuple(sorted(set(values)))
+
+    @property
+    def content_hash(self) -> str:
+        payload = self.model_dump(mode="json", by_alias=True)
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to
+        )
+
+    def applies_to(self, region: str | None) -> bool:
+        return region is None or ALL_REGIONS in self.regions or region in self.regions
+
+
+def _parse_markdown(path: Path, text: str) -> list[dict[str, Any]]:
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        raise InvalidInput(f"{path}: a Markdown document must start with '---' front matter")
+    meta = yaml.safe_load(m.group(1)) or {}
+    if not isinstance(meta, dict):
+        raise InvalidInput(f"{path}: the front matter must be a mapping")
+    meta.setdefault("body", m.group(2).strip())
+    return [meta]
+
+
+def _parse_yaml(path: Path, text: str) -> list[dict[str, Any]]:
+    data = yaml.safe_load(text)
+    if isinstance(data, dict) and "documents" in data:
+        data = data["documents"]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+        raise InvalidInput(f"{path}: expected a document mapping or a 'documents:' list")
+    return data
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix.lower() in {".md", ".markdown", ".yaml", ".yml"}:
+            yield path
+
+
+def load_folder(folder: Path) -> list[KBDocument]:
+    """Parse every document under *folder*; any bad file fails the whole load (nothing written)."""
+    if not folder.is_dir():
+        raise InvalidInput(f"not a folder: {folder}")
+    docs: list[KBDocument] = []
+    seen: dict[str, Path] = {}
+    for path in _files(folder):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path}: not UTF-8 text") from None
+        try:
+            raws = _parse_markdown(path, text) if path.suffix.lower() in {".md", ".markdown"} else (
+                _parse_yaml(path, text)
+            )
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{path}: invalid YAML: {exc}") from None
+        for raw in raws:
+            raw.setdefault("topic", raw.get("id"))
+            try:
+                doc = KBDocument.model_validate(raw)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise InvalidInput(f"{path}: field {where!r}: {err['msg']}") from None
+            if doc.doc_id in seen:
+                raise InvalidInput(f"{path}: duplicate document id {doc.doc_id!r} (also in {seen[doc.doc_id]})")
+            seen[doc.doc_id] = path
+            docs.append(doc)
+    if not docs:
+        raise InvalidInput(f"{folder}: no documents (.md with front matter, or .yaml)")
+    return docs

@@ -1,0 +1,136 @@
+"""Where user state comes from: a JSON file, a SQLite table, or the company's HTTP service."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from pydantic import ValidationError
+
+from keel.errors import ConfigError, RuntimeFailure
+from keel.online.state.model import UserState
+
+
+class StateProvider(Protocol):
+    """Looks up a user's runtime state; ``None`` means the user is unknown."""
+
+    name: str
+
+    def get(self, user_id: str) -> UserState | None: ...
+
+
+def _parse_users(data: object, source: str) -> dict[str, UserState]:
+    rows = data.get("users") if isinstance(data, dict) else data
+    if not isinstance(rows, list):
+        raise ConfigError(f"{source}: expected {{'users': [...]}} or a list of users")
+    users: dict[str, UserState] = {}
+    for i, row in enumerate(rows):
+        try:
+            user = UserState.model_validate(row)
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: user #{i}: {exc.errors()[0]['msg']}") from None
+        users[user.user_id] = user
+    return users
+
+
+class JsonStateProvider:
+    """Users from a JSON file (``{"users": [...]}``), read once."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"state file not found: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+        self._users = _parse_users(data, str(path))
+        self.name = f"json:{path}"
+
+    def get(self, user_id: str) -> UserState | None:
+        return self._users.get(user_id)
+
+
+class SqliteStateProvider:
+    """Users in a SQLite table ``customer_state(user_id, data JSON)`` — a stand-in for the CRM."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS customer_state (user_id TEXT PRIMARY KEY, data TEXT NOT NULL)"
+            )
+        self.name = f"sqlite:{path}"
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def load(self, users: list[UserState]) -> int:
+        conn = self._conn()
+        with conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO customer_state (user_id, data) VALUES (?, ?)",
+                [(u.user_id, u.model_dump_json()) for u in users],
+            )
+        return len(users)
+
+    def count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM customer_state").fetchone()[0])
+
+    def get(self, user_id: str) -> UserState | None:
+        row = self._conn().execute(
+            "SELECT data FROM customer_state WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return UserState.model_validate_json(row[0]) if row else None
+
+
+class HttpStateProvider:
+    """Calls the company's own service: ``GET {base_url}/users/{user_id}`` → user JSON, 404 = unknown."""
+
+    def __init__(self, base_url: str, timeout_s: float = 2.0, token: str | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s, headers=headers)
+        self.name = f"http:{base_url}"
+
+    def get(self, user_id: str) -> UserState | None:
+        try:
+            resp = self._client.get(f"/users/{user_id}")
+        except httpx.HTTPError as exc:
+            raise RuntimeFailure(f"state service unreachable: {exc.__class__.__name__}") from None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code >= 400:
+            raise RuntimeFailure(f"state service answered HTTP {resp.status_code}")
+        try:
+            return UserState.model_validate(resp.json())
+        except (ValueError, ValidationError):
+            raise RuntimeFailure("state service returned malformed user state") from None
+
+
+def load_users_file(path: Path) -> list[UserState]:
+    return list(JsonStateProvider(path)._users.values())
+
+
+def build_state_provider(spec: str, home: Path, demo_users: Path) -> StateProvider:
+    """``sqlite[:FILE]`` (seeded from the demo users when empty) | ``json:FILE`` | ``http(s)://URL``."""
+    if spec.startswith(("http://", "https://")):
+        return HttpStateProvider(spec)
+    if spec.startswith("json:"):
+        return JsonStateProvider(Path(spec.removeprefix("json:")))
+    if spec == "sqlite" or spec.startswith("sqlite:"):
+        path = Path(spec.removeprefix("sqlite").lstrip(":") or home / "state.sqlite")
+        provider = SqliteStateProvider(path)
+        if provider.count() == 0 and demo_users.exists():
+            provider.load(load_users_file(demo_users))
+        return provider
+    raise ConfigError(f"unknown state provider {spec!r}; use sqlite[:FILE], json:FILE or an http(s) URL")

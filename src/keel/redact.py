@@ -1,0 +1,59 @@
+"""Redact personal data (phones, e-mails, ID and card numbers) before anything is logged."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_CN_ID = re.compile(r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+_CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
+_PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ \-]?\(?\d{1,4}\)?){2,5}(?!\w)")
+_CN_MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d[ \-]?\d{4}[ \-]?\d{4}(?![0-9A-Za-z])")
+_LOCAL_PHONE = re.compile(r"(?<![0-9A-Za-z])(?:0\d{2,3}[ \-]?)?\d{4}[ \-]\d{4}(?![0-9A-Za-z])")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def _card(m: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", m.group(0))
+    return "[CARD]" if 13 <= len(digits) <= 19 and _luhn(digits) else m.group(0)
+
+
+def redact(text: str) -> str:
+    """Replace personal data with typed placeholders; other text is kept."""
+    text = _EMAIL.sub("[EMAIL]", text)
+    text = _CN_ID.sub("[ID]", text)
+    text = _CARD.sub(_card, text)
+    text = _PHONE_INTL.sub("[PHONE]", text)
+    text = _CN_MOBILE.sub("[PHONE]", text)
+    return _LOCAL_PHONE.sub("[PHONE]", text)
+
+
+def redact_value(value: Any) -> Any:
+    """Redact every string inside a JSON-like value."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(v) for v in value]
+    return value
+
+
+def find_personal_data(text: str) -> list[str]:
+    """The personal-data strings in *text* (for the output guard)."""
+    found = [m.group(0) for m in _EMAIL.finditer(text)]
+    found += [m.group(0) for m in _CN_ID.finditer(text)]
+    found += [m.group(0) for m in _CARD.finditer(text) if _card(m) == "[CARD]"]
+    for pattern in (_PHONE_INTL, _CN_MOBILE, _LOCAL_PHONE):
+        found += [m.group(0) for m in pattern.finditer(text)]
+    return found

@@ -1,0 +1,44 @@
+"""Put the embedded demo in place: KB v1 + the v2 overlay, demo users, and the local model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from keel.config import DEMO_DIR, KeelConfig
+from keel.db import open_database
+from keel.domain import Frozen
+from keel.online.kb import store
+from keel.online.model.packaged import ensure_packaged_model
+from keel.online.state.providers import build_state_provider
+
+
+class DemoReport(Frozen):
+    kb_versions: tuple[int, ...]
+    current_version: int
+    published: bool
+    model_dir: str | None
+
+
+def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[str], None] = print) -> DemoReport:
+    """Idempotent: publishes the demo KB only into an empty knowledge base."""
+    db = open_database(cfg.db_url)
+    published = False
+    if store.current_version(db) is None:
+        v1 = store.publish_folder(db, DEMO_DIR / "kb" / "v1", note="demo shop: initial knowledge base")
+        log(f"published KB version {v1.version} ({v1.doc_count} documents)")
+        v2 = store.publish_folder(
+            db, DEMO_DIR / "kb" / "v2", overlay=True, note="demo shop: cn free-shipping threshold ¥99 → ¥79"
+        )
+        log(f"published KB version {v2.version} (overlay: cn shipping threshold changed)")
+        published = True
+    build_state_provider(cfg.state, cfg.home, DEMO_DIR / "users.json")
+    model_dir = None
+    if prepare_model:
+        model_dir = str(ensure_packaged_model(cfg.model_cache, log=log))
+    versions = store.list_versions(db)
+    return DemoReport(
+        kb_versions=tuple(v.version for v in versions),
+        current_version=store.current_version(db) or 0,
+        published=published,
+        model_dir=model_dir,
+    )

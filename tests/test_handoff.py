@@ -1,0 +1,55 @@
+import pytest
+
+from keel.domain import Action, Reason
+from keel.errors import Conflict, InvalidInput
+from keel.online import handoff as queue
+from keel.online.conversations import ConversationStatus, load_conversation
+from keel.online.pipeline import MessageRequest, handle_message
+
+
+def send(rt, text, conv="h1", user="u1001"):
+    return handle_message(rt, MessageRequest(conversation_id=conv, text=text, user_id=user))
+
+
+def test_round_trip(runtime):
+    first = send(runtime, "转人工")
+    assert first.decision.action is Action.HANDOFF and first.handoff_id
+    h = queue.get_handoff(runtime.db, first.handoff_id)
+    assert h.status is queue.HandoffStatus.QUEUED and h.context["rule_hits"][0]["rule_id"] == "human_request"
+    assert "u1001" in (h.context["user_id"] or "") and "H2026111501" in h.context["state"]
+
+    held = send(runtime, "还在吗？")
+    assert held.held_by_human and held.reply is None and held.decision.reason is Reason.HUMAN_HOLDS
+
+    queue.claim(runtime.db, h.id, "alice")
+    with pytest.raises(Conflict, match="alice"):
+        queue.claim(runtime.db, h.id, "bob")
+    with pytest.raises(InvalidInput):
+        queue.reply(runtime.db, h.id, "alice", "   ")
+    queue.reply(runtime.db, h.id, "alice", "您好，我是人工客服小李，请问有什么可以帮您？")
+    conv = load_conversation(runtime.db, "h1")
+    assert [m.role.value for m in conv.messages] == ["user", "assistant", "user", "agent"]
+    assert conv.messages[-1].author == "alice"
+    assert conv.status is ConversationStatus.HUMAN
+
+    queue.release(runtime.db, h.id, "alice")
+    assert load_conversation(runtime.db, "h1").status is ConversationStatus.BOT
+    back = send(runtime, "电子发票在哪里下载？")
+    assert not back.held_by_human and back.reply
+    with pytest.raises(Conflict):
+        queue.release(runtime.db, h.id, "alice")
+
+
+def test_one_open_handoff_per_conversation_and_close(runtime):
+    a = send(runtime, "转人工", conv="h2")
+    assert len(queue.list_handoffs(runtime.db)) == 1
+    queue.close(runtime.db, a.handoff_id)
+    assert load_conversation(runtime.db, "h2").status is ConversationStatus.CLOSED
+    again = send(runtime, "I want a human agent", conv="h2")
+    assert again.handoff_id != a.handoff_id and not again.held_by_human
+
+
+def test_conversation_belongs_to_its_user(runtime):
+    send(runtime, "你好", conv="mine", user="u1001")
+    with pytest.raises(Conflict, match="another user"):
+        send(runtime, "你好", conv="mine", user="u1002")
