@@ -26,7 +26,7 @@ def detect_lang(text: str, default: Lang = Lang.EN) -> Lang:
     if cjk == 0 and latin == 0:
         return default
     # one CJK character carries about as much as a short English word
-    return Lang.ZH if cjk * 3 >= latin else Lang.EN
+    return Lang.ZH if cjk * 4 >= latin else Lang.EN
 
 
 @lru_cache(maxsize=1)

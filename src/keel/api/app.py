@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
@@ -72,6 +73,14 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
         if first.get("type") == "json_invalid":
             msg = "the body is not valid JSON (or not UTF-8)"
         return _error(422, "InvalidInput", f"{where}: {msg}" if where else msg)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "NotFound", 405: "MethodNotAllowed", 400: "InvalidInput"}.get(exc.status_code, "HTTPError")
+        message = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in message:
+            message = "the body could not be parsed (invalid JSON or not UTF-8)"
+        return _error(exc.status_code, kind, message)
 
     @app.exception_handler(Exception)
     async def unexpected(_req: Request, exc: Exception) -> JSONResponse:  # never a stack trace to a client

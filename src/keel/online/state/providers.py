@@ -97,9 +97,17 @@ class SqliteStateProvider:
 class HttpStateProvider:
     """Calls the company's own service: ``GET {base_url}/users/{user_id}`` → user JSON, 404 = unknown."""
 
-    def __init__(self, base_url: str, timeout_s: float = 2.0, token: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 2.0,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s, headers=headers)
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, headers=headers, transport=transport
+        )
         self.name = f"http:{base_url}"
 
     def get(self, user_id: str) -> UserState | None:
