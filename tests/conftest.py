@@ -24,8 +24,9 @@ def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def cfg(tmp_path: Path, embedding_cache: Path) -> KeelConfig:
-    return load_config(env={}, home=tmp_path / "home", model="scripted", today=TODAY,
-                       embedding_cache_dir=embedding_cache)
+    return load_config(
+        env={}, home=tmp_path / "home", model="scripted", today=TODAY, embedding_cache_dir=embedding_cache
+    )
 
 
 def publish_demo(rt: Runtime) -> None:

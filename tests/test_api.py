@@ -49,13 +49,19 @@ def test_bad_messages_get_clear_errors(client, body, status, fragment):
 
 
 def test_raw_bodies(client):
-    bad_json = client.post("/v1/conversations/x/messages", content=b"{not json", headers={"content-type": "application/json"})
+    bad_json = client.post(
+        "/v1/conversations/x/messages", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code == 422 and "JSON" in bad_json.json()["error"]["message"]
-    not_utf8 = client.post("/v1/conversations/x/messages", content=b'{"text": "\xff\xfe"}',
-                           headers={"content-type": "application/json"})
+    not_utf8 = client.post(
+        "/v1/conversations/x/messages", content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"}
+    )
     assert not_utf8.status_code == 400 and "UTF-8" in not_utf8.json()["error"]["message"]
-    huge = client.post("/v1/conversations/x/messages", content=b"{" + b" " * 1_100_000 + b"}",
-                       headers={"content-type": "application/json"})
+    huge = client.post(
+        "/v1/conversations/x/messages",
+        content=b"{" + b" " * 1_100_000 + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert huge.status_code == 413
     assert client.post("/v1/conversations/bad id!/messages", json={"text": "hi"}).status_code == 422
 
@@ -73,7 +79,7 @@ def test_errors_lose_nothing(client):
         assert post(client, "keep", bad, "u1001").status_code == 422
     assert post(client, "keep", "hi", "u1002").status_code == 409  # another user's conversation
     msgs = client.get("/v1/conversations/keep").json()["messages"]
-    assert [m["content"] for m in msgs][0] == "电子发票在哪里下载？" and len(msgs) == 2
+    assert msgs[0]["content"] == "电子发票在哪里下载？" and len(msgs) == 2
 
 
 def test_handoff_endpoints_and_conflicts(client):

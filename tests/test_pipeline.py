@@ -21,7 +21,9 @@ def trace_of(rt, turn_id):
 
 
 def test_grounded_answer_passes(make_runtime):
-    rt = make_runtime([ScriptEntry("发票", "ACTION: answer\nREPLY: 签收后可在“我的订单 → 发票”下载电子普通发票。", 0.9)])
+    rt = make_runtime(
+        [ScriptEntry("发票", "ACTION: answer\nREPLY: 签收后可在“我的订单 → 发票”下载电子普通发票。", 0.9)]
+    )
     r = send(rt, "电子发票在哪里下载？", user="u1001")
     assert r.decision.action is Action.ANSWER and r.decision.reason is Reason.MODEL
     assert r.kb_version == 2 and "invoice-electronic-general-zh" in r.passage_ids
@@ -60,12 +62,12 @@ def test_no_passage_means_no_guess(make_runtime):
 
 
 def test_malformed_output_falls_back_and_is_recorded(make_runtime):
-    rt = make_runtime([ScriptEntry("发票", "好的亲，没问题的！", None)])
+    rt = make_runtime([ScriptEntry("发票", "REPLY:\nACTION: answer", None)])
     r = send(rt, "电子发票在哪里下载？", user="u1001")
     assert r.decision.reason is Reason.MODEL_MALFORMED
     assert r.decision.action is Action.ANSWER and r.reply.startswith("根据我们的说明")
     data = trace_of(rt, r.turn_id)
-    assert data["proposal"]["ok"] is False and data["proposal"]["error"]
+    assert data["proposal"]["ok"] is False and data["proposal"]["error"] == "empty REPLY"
 
 
 def test_model_failure_hands_off_safely(make_runtime):
@@ -127,6 +129,13 @@ def test_kb_version_pin_changes_the_answer(make_runtime):
     assert v1.kb_version == 1 and v2.kb_version == 2
     t1, t2 = trace_of(rt, v1.turn_id), trace_of(rt, v2.turn_id)
     assert t1["retrieval"]["passages"][0]["id"] == t2["retrieval"]["passages"][0]["id"] == "shipping-cn-zh"
+
+
+def test_free_text_without_action_is_judged(make_runtime):
+    rt = make_runtime([ScriptEntry("发票", "签收后在“我的订单 → 发票”下载电子普通发票。", None)])
+    r = send(rt, "电子发票在哪里下载？", user="u1001")
+    assert r.decision.action is Action.ANSWER and r.decision.reason is Reason.MODEL
+    assert trace_of(rt, r.turn_id)["proposal"]["stated"] is False
 
 
 def test_history_reaches_the_model(make_runtime):

@@ -72,7 +72,11 @@ def test_guard_catches(reply, kind):
 
 @pytest.mark.parametrize(
     "reply",
-    ["Refunds are issued within 3 business days.", "七天无理由退货，请在签收后7天内申请。", "Your phone ends in 1001: +86 138 0000 1001."],
+    [
+        "Refunds are issued within 3 business days.",
+        "七天无理由退货，请在签收后7天内申请。",
+        "Your phone ends in 1001: +86 138 0000 1001.",
+    ],
 )
 def test_guard_passes(reply):
     assert check_reply(reply, ctx()).passed
@@ -83,12 +87,27 @@ def test_numbers_in_reads_chinese_numerals():
 
 
 def test_redaction():
-    text = "call 13912345678 or +852 9123 4567, mail x.y@example.com, id 11010519491231002X, card 4111 1111 1111 1111, order H2026111501"
+    text = (
+        "call 13912345678 or +852 9123 4567, mail x.y@example.com, id 11010519491231002X, "
+        "card 4111 1111 1111 1111, order H2026111501"
+    )
     out = redact(text)
     for secret in ("13912345678", "9123 4567", "x.y@example.com", "11010519491231002X", "4111 1111"):
         assert secret not in out
     assert "H2026111501" in out
     assert out.count("[PHONE]") == 2 and "[EMAIL]" in out and "[ID]" in out and "[CARD]" in out
+
+
+def test_parse_reply_first():
+    from keel.online.model.parse import parse_reply_first
+
+    p = parse_reply_first(" 我帮您转人工。\nACTION: handoff", "REPLY:", "")
+    assert (p.action, p.reply, p.stated) == (Action.HANDOFF, "我帮您转人工。", True)
+    q = parse_reply_first(" Sorry, I can't share another customer's address.", "REPLY:", "what is her address")
+    assert q.action is Action.REFUSE and not q.stated
+    assert parse_reply_first("ACTION: answer\nREPLY: Hi", "", "").reply == "Hi"
+    assert not parse_reply_first(" 给客户的回复（简体中文）", "REPLY:", "").ok
+    assert parse_reply_first("", "REPLY:", "").error == "empty REPLY"
 
 
 def test_parse_proposal():

@@ -59,7 +59,7 @@ class DecisionConfig(_Section):
 
 
 class GenerationConfig(_Section):
-    max_new_tokens: int = Field(160, ge=8, le=2048)
+    max_new_tokens: int = Field(120, ge=8, le=2048)
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy")
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     timeout_s: float = Field(120.0, gt=0.0, description="a model call slower than this is a failure")
@@ -76,18 +76,13 @@ class KeelConfig(_Section):
     """Everything a Keel process needs to know, validated once."""
 
     home: Path = Field(Path(".keel"), description="folder for databases, indexes, model cache, runs")
-    database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default sqlite:///<home>/keel.sqlite"
-    )
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<home>/keel.sqlite")
     model: str = Field(
         "local",
-        description="model backend spec: local | local:DIR | ckpt:NAME | "
-        "openai:URL[#MODEL] | scripted[:FILE]",
+        description="model backend spec: local | local:DIR | ckpt:NAME | openai:URL[#MODEL] | scripted[:FILE]",
     )
     rules_path: Path = Field(DEMO_DIR / "rules.yaml", description="red-line rules YAML")
-    state: str = Field(
-        "sqlite", description="state provider: sqlite[:FILE] | json:FILE | http(s)://URL"
-    )
+    state: str = Field("sqlite", description="state provider: sqlite[:FILE] | json:FILE | http(s)://URL")
     kb_version: int | None = Field(None, description="pin retrieval to this KB version; None = current")
     embedding_cache_dir: Path | None = Field(
         None, description="where passage embeddings are cached (shared by KB versions); default <home>/index"
@@ -150,9 +145,7 @@ def build_config(data: dict[str, Any]) -> KeelConfig:
         raise ConfigError(f"invalid configuration: {problems}") from None
 
 
-def load_config(
-    path: Path | None = None, env: dict[str, str] | None = None, **overrides: Any
-) -> KeelConfig:
+def load_config(path: Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> KeelConfig:
     """Read ``keel.yaml`` (or *path*), then ``KEEL_*`` variables, then explicit overrides."""
     env = dict(os.environ) if env is None else env
     data: dict[str, Any] = {}

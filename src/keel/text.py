@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from functools import lru_cache
+from typing import Any
 
 from keel.domain import Lang
 
@@ -12,11 +13,89 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _TOKEN_EN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 _EN_STOP = frozenset(
-    "a an the is are was were be been to of in on for and or my i you your it this that do does "
-    "did can could would should will with at by from as me we our us how what when where which "
-    "who why please hi hello".split()
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "my",
+        "i",
+        "you",
+        "your",
+        "it",
+        "this",
+        "that",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "with",
+        "at",
+        "by",
+        "from",
+        "as",
+        "me",
+        "we",
+        "our",
+        "us",
+        "how",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "please",
+        "hi",
+        "hello",
+    ]
 )
-_ZH_STOP = frozenset("的 了 吗 呢 吧 啊 我 你 您 是 在 有 和 就 都 也 要 会 能 怎么 什么 这个 那个 一下 请问 亲".split())
+_ZH_STOP = frozenset(
+    [
+        "的",
+        "了",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "我",
+        "你",
+        "您",
+        "是",
+        "在",
+        "有",
+        "和",
+        "就",
+        "都",
+        "也",
+        "要",
+        "会",
+        "能",
+        "怎么",
+        "什么",
+        "这个",
+        "那个",
+        "一下",
+        "请问",
+        "亲",
+    ]
+)
 
 
 def detect_lang(text: str, default: Lang = Lang.EN) -> Lang:
@@ -30,7 +109,7 @@ def detect_lang(text: str, default: Lang = Lang.EN) -> Lang:
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
+def _jieba() -> Any:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
@@ -59,9 +138,12 @@ def tokenize(text: str) -> list[str]:
 
 def normalize(text: str) -> str:
     """Casefold and squeeze whitespace; full-width ASCII folded to half-width."""
-    folded = "".join(
-        chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else ch for ch in text
-    ).replace("\u3000", " ").replace("\u2019", "'").replace("\u2018", "'")
+    folded = (
+        "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else ch for ch in text)
+        .replace("\u3000", " ")
+        .replace("\u2019", "'")
+        .replace("\u2018", "'")
+    )
     return re.sub(r"\s+", " ", folded).strip().casefold()
 
 

@@ -37,8 +37,7 @@ class _BodyLimit(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"error": {"type": "too_large", "message": "request body over 1 MB"}},
-                                status_code=413)
+            return JSONResponse({"error": {"type": "too_large", "message": "request body over 1 MB"}}, status_code=413)
         return await call_next(request)
 
 
@@ -55,8 +54,12 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
             app.state.rt = open_runtime(cfg)
         yield
 
-    app = FastAPI(title="Keel", version=__version__, lifespan=lifespan,
-                  description="A customer-service AI system that stays steady. Every reply carries its decision.")
+    app = FastAPI(
+        title="Keel",
+        version=__version__,
+        lifespan=lifespan,
+        description="A customer-service AI system that stays steady. Every reply carries its decision.",
+    )
     app.state.rt = runtime
     app.state.cfg = cfg
     app.add_middleware(_BodyLimit)
@@ -69,7 +72,7 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
     async def bad_request(_req: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        msg = first.get("msg", "invalid request")
+        msg = str(first.get("msg", "invalid request"))
         if first.get("type") == "json_invalid":
             msg = "the body is not valid JSON (or not UTF-8)"
         return _error(422, "InvalidInput", f"{where}: {msg}" if where else msg)
@@ -87,7 +90,8 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
         return _error(500, "InternalError", "internal error; the request was logged")
 
     def rt(request: Request) -> Runtime:
-        return request.app.state.rt  # type: ignore[no-any-return]
+        runtime: Runtime = request.app.state.rt
+        return runtime
 
     @app.get("/healthz", tags=["ops"])
     def health(request: Request) -> dict[str, Any]:
@@ -97,8 +101,12 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
     @app.post("/v1/conversations/{conversation_id}/messages", tags=["conversations"])
     def post_message(conversation_id: str, body: MessageIn, request: Request) -> dict[str, Any]:
         """Send a customer message; the reply comes with its decision (action, modifiers, rules, KB)."""
-        result = handle_message(rt(request), MessageRequest(conversation_id=conversation_id, text=body.text,
-                                                            user_id=body.user_id, kb_version=body.kb_version))
+        result = handle_message(
+            rt(request),
+            MessageRequest(
+                conversation_id=conversation_id, text=body.text, user_id=body.user_id, kb_version=body.kb_version
+            ),
+        )
         return result.model_dump(mode="json")
 
     @app.get("/v1/conversations", tags=["conversations"])
@@ -169,17 +177,25 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
         reply_text = result.reply if result.reply is not None else r.rules.template("human_holds", result.lang)
         created = int(time.time())
         cid = f"chatcmpl-{result.turn_id[:24]}"
-        keel_info = {"conversation_id": conv_id, "decision": result.decision.model_dump(mode="json"),
-                     "rule_hits": [h.model_dump(mode="json") for h in result.rule_hits],
-                     "kb_version": result.kb_version, "passage_ids": list(result.passage_ids),
-                     "handoff_id": result.handoff_id, "held_by_human": result.held_by_human}
+        keel_info = {
+            "conversation_id": conv_id,
+            "decision": result.decision.model_dump(mode="json"),
+            "rule_hits": [h.model_dump(mode="json") for h in result.rule_hits],
+            "kb_version": result.kb_version,
+            "passage_ids": list(result.passage_ids),
+            "handoff_id": result.handoff_id,
+            "held_by_human": result.held_by_human,
+        }
         if body.stream:
-            return StreamingResponse(_stream(cid, created, body.model, reply_text, keel_info),
-                                     media_type="text/event-stream")
+            return StreamingResponse(
+                _stream(cid, created, body.model, reply_text, keel_info), media_type="text/event-stream"
+            )
         return {
-            "id": cid, "object": "chat.completion", "created": created, "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply_text},
-                         "finish_reason": "stop"}],
+            "id": cid,
+            "object": "chat.completion",
+            "created": created,
+            "model": body.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply_text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "keel": keel_info,
         }

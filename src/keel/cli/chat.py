@@ -23,14 +23,18 @@ def _show(result: TurnResult) -> None:
     d = result.decision
     colour = _COLOURS[d.action]
     mods = f" +{'+'.join(m.value for m in d.modifiers)}" if d.modifiers else ""
-    why = [f"[b]{d.action.value}{mods}[/] · {d.reason.value} · {d.detail}",
-           f"confidence {d.confidence:.2f} · {result.latency_ms:.0f} ms"]
+    why = [
+        f"[b]{d.action.value}{mods}[/] · {d.reason.value} · {d.detail}",
+        f"confidence {d.confidence:.2f} · {result.latency_ms:.0f} ms",
+    ]
     if result.rule_hits:
         why.append("rules: " + ", ".join(f"{h.rule_id}({h.matched_by.value}: {h.evidence})" for h in result.rule_hits))
     if result.kb_version:
         why.append(f"KB v{result.kb_version}: {', '.join(result.passage_ids) or 'no passage'}")
     if result.handoff_id:
-        why.append(f"handoff #{result.handoff_id} queued — a human will reply (keel handoff reply {result.handoff_id} …)")
+        why.append(
+            f"handoff #{result.handoff_id} queued — a human will reply (keel handoff reply {result.handoff_id} …)"
+        )
     body = result.reply if result.reply is not None else "[i](a human agent holds this conversation)[/]"
     console.print(Panel(body, title=f"[{colour}]keel[/]", border_style=colour, subtitle=None))
     console.print("[dim]" + "\n".join(why) + "[/]", highlight=False)
@@ -75,8 +79,9 @@ def run(cfg: KeelConfig, user: str | None, conversation: str | None) -> None:
             continue
         try:
             with console.status("thinking…"):
-                result = handle_message(rt, MessageRequest(conversation_id=conv_id, text=text, user_id=user,
-                                                           kb_version=kb_version))
+                result = handle_message(
+                    rt, MessageRequest(conversation_id=conv_id, text=text, user_id=user, kb_version=kb_version)
+                )
         except UserError as exc:
             err_console.print(f"[red]error:[/] {exc.message}")
             continue

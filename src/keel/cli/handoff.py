@@ -37,8 +37,16 @@ def list_(all_: bool = typer.Option(False, "--all", help="include released and c
     statuses = tuple(s.value for s in queue.HandoffStatus) if all_ else queue.OPEN_STATUSES
     table = Table("id", "status", "conversation", "user", "reason", "why", "waiting", "agent")
     for h in queue.list_handoffs(db, statuses):
-        table.add_row(str(h.id), h.status.value, h.conversation_id, str(h.context.get("user_id") or "-"),
-                      h.reason, h.detail[:60], _wait(h.created_at), h.claimed_by or "")
+        table.add_row(
+            str(h.id),
+            h.status.value,
+            h.conversation_id,
+            str(h.context.get("user_id") or "-"),
+            h.reason,
+            h.detail[:60],
+            _wait(h.created_at),
+            h.claimed_by or "",
+        )
     console.print(table)
 
 
@@ -50,9 +58,13 @@ def show(handoff_id: int) -> None:
     h = queue.get_handoff(db, handoff_id)
     conv = load_conversation(db, h.conversation_id)
     ctx = h.context
-    console.print(Panel(f"[b]{h.reason}[/]: {h.detail}\nrules: {[r['rule_id'] for r in ctx.get('rule_hits', [])]}\n"
-                        f"state:\n{ctx.get('state') or '(anonymous)'}",
-                        title=f"handoff {h.id} · {h.status.value}"))
+    console.print(
+        Panel(
+            f"[b]{h.reason}[/]: {h.detail}\nrules: {[r['rule_id'] for r in ctx.get('rule_hits', [])]}\n"
+            f"state:\n{ctx.get('state') or '(anonymous)'}",
+            title=f"handoff {h.id} · {h.status.value}",
+        )
+    )
     for m in conv.messages:
         who = m.author or m.role.value
         console.print(f"[dim]{m.created_at:%H:%M}[/] [b]{who}[/]: {m.content}", highlight=False)
@@ -68,8 +80,9 @@ def claim(handoff_id: int, agent: str | None = AGENT) -> None:
 
 @app.command()
 @friendly
-def reply(handoff_id: int, text: str = typer.Argument(..., help="the reply ('-' reads stdin)"),
-          agent: str | None = AGENT) -> None:
+def reply(
+    handoff_id: int, text: str = typer.Argument(..., help="the reply ('-' reads stdin)"), agent: str | None = AGENT
+) -> None:
     """Reply to the customer in the same conversation (claims the handoff if still queued)."""
     h = queue.reply(open_database(config().db_url), handoff_id, _agent(agent), read_text_arg(text))
     console.print(f"[green]reply sent[/] in conversation {h.conversation_id}")

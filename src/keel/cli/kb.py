@@ -34,8 +34,14 @@ def versions() -> None:
     db = open_database(config().db_url)
     table = Table("version", "in force", "documents", "created (UTC)", "parent", "note")
     for v in store.list_versions(db):
-        table.add_row(str(v.version), "●" if v.current else "", str(v.doc_count),
-                      v.created_at.strftime("%Y-%m-%d %H:%M"), str(v.parent or ""), v.note)
+        table.add_row(
+            str(v.version),
+            "●" if v.current else "",
+            str(v.doc_count),
+            v.created_at.strftime("%Y-%m-%d %H:%M"),
+            str(v.parent or ""),
+            v.note,
+        )
     console.print(table)
 
 
@@ -54,6 +60,9 @@ def diff(old: int, new: int) -> None:
     """Documents added, removed and changed between two versions."""
     db = open_database(config().db_url)
     d = store.diff(db, old, new)
-    for label, ids, colour in (("added", d.added, "green"), ("removed", d.removed, "red"),
-                               ("changed", d.changed, "yellow")):
+    for label, ids, colour in (
+        ("added", d.added, "green"),
+        ("removed", d.removed, "red"),
+        ("changed", d.changed, "yellow"),
+    ):
         console.print(f"[{colour}]{label} ({len(ids)})[/]: {', '.join(ids) or '-'}")

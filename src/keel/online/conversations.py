@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -52,7 +53,7 @@ def check_conversation_id(conversation_id: str) -> str:
     return conversation_id
 
 
-def _row(conn: Connection, conversation_id: str, tenant: str):  # type: ignore[no-untyped-def]
+def _row(conn: Connection, conversation_id: str, tenant: str) -> Any:
     return conn.execute(
         select(conversations).where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
     ).first()
@@ -70,8 +71,13 @@ def ensure_conversation(
         now = utcnow()
         conn.execute(
             insert(conversations).values(
-                id=conversation_id, tenant=tenant, user_id=user_id, lang=lang,
-                status=ConversationStatus.BOT.value, created_at=now, updated_at=now,
+                id=conversation_id,
+                tenant=tenant,
+                user_id=user_id,
+                lang=lang,
+                status=ConversationStatus.BOT.value,
+                created_at=now,
+                updated_at=now,
             )
         )
         return ConversationStatus.BOT
@@ -93,8 +99,13 @@ def append_message(
     now = utcnow()
     conn.execute(
         insert(messages).values(
-            conversation_id=conversation_id, seq=seq, role=role.value, content=content,
-            turn_id=turn_id, author=author, created_at=now,
+            conversation_id=conversation_id,
+            seq=seq,
+            role=role.value,
+            content=content,
+            turn_id=turn_id,
+            author=author,
+            created_at=now,
         )
     )
     conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now))
@@ -118,11 +129,22 @@ def load_conversation(db: Database, conversation_id: str, tenant: str = "default
             select(messages).where(messages.c.conversation_id == conversation_id).order_by(messages.c.seq)
         ).all()
     return Conversation(
-        id=row.id, tenant=row.tenant, user_id=row.user_id, lang=row.lang,
-        status=ConversationStatus(row.status), created_at=row.created_at, updated_at=row.updated_at,
+        id=row.id,
+        tenant=row.tenant,
+        user_id=row.user_id,
+        lang=row.lang,
+        status=ConversationStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
         messages=tuple(
-            StoredMessage(seq=m.seq, role=Role(m.role), content=m.content, turn_id=m.turn_id,
-                          author=m.author, created_at=m.created_at)
+            StoredMessage(
+                seq=m.seq,
+                role=Role(m.role),
+                content=m.content,
+                turn_id=m.turn_id,
+                author=m.author,
+                created_at=m.created_at,
+            )
             for m in rows
         ),
     )
@@ -138,12 +160,10 @@ def list_conversations(
             like = f"%{query}%"
             in_messages = select(messages.c.conversation_id).where(messages.c.content.like(like))
             stmt = stmt.where(
-                conversations.c.id.like(like)
-                | conversations.c.user_id.like(like)
-                | conversations.c.id.in_(in_messages)
+                conversations.c.id.like(like) | conversations.c.user_id.like(like) | conversations.c.id.in_(in_messages)
             )
         rows = conn.execute(stmt.order_by(conversations.c.updated_at.desc()).limit(limit).offset(offset)).all()
-        counts = dict(
+        counts: dict[str, int] = dict(
             conn.execute(
                 select(messages.c.conversation_id, func.count())
                 .where(messages.c.conversation_id.in_([r.id for r in rows]))
@@ -151,8 +171,14 @@ def list_conversations(
             ).all()
         )
     return [
-        {"id": r.id, "user_id": r.user_id, "lang": r.lang, "status": r.status,
-         "updated_at": r.updated_at, "messages": counts.get(r.id, 0)}
+        {
+            "id": r.id,
+            "user_id": r.user_id,
+            "lang": r.lang,
+            "status": r.status,
+            "updated_at": r.updated_at,
+            "messages": counts.get(r.id, 0),
+        }
         for r in rows
     ]
 

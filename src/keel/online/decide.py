@@ -49,8 +49,9 @@ def pre_decide(inp: DecisionInput) -> Decision | None:
         detail = f"rule {inp.rules.action_rule}" + (f" matched {top.evidence!r}" if top else "")
         return Decision(action=inp.rules.action, modifiers=modifiers, reason=Reason.RULE, detail=detail, confidence=1.0)
     if inp.state.action is not None:
-        return Decision(action=inp.state.action, modifiers=modifiers, reason=Reason.STATE, detail=inp.state.reason,
-                        confidence=1.0)
+        return Decision(
+            action=inp.state.action, modifiers=modifiers, reason=Reason.STATE, detail=inp.state.reason, confidence=1.0
+        )
     return None
 
 
@@ -71,33 +72,69 @@ def decide(inp: DecisionInput, rcfg: RetrievalConfig, dcfg: DecisionConfig) -> D
     mods = _modifiers(inp, forced=False)
     is_grounded = grounded(inp, rcfg)
     if inp.proposal is None:
-        return Decision(action=Action.HANDOFF, modifiers=mods, reason=Reason.MODEL_FAILED,
-                        detail=inp.model_error or "model unavailable", confidence=1.0)
+        return Decision(
+            action=Action.HANDOFF,
+            modifiers=mods,
+            reason=Reason.MODEL_FAILED,
+            detail=inp.model_error or "model unavailable",
+            confidence=1.0,
+        )
     if not inp.proposal.ok:
         action = Action.ANSWER if is_grounded and inp.retrieval and inp.retrieval.passages else Action.HANDOFF
-        return Decision(action=action, modifiers=mods, reason=Reason.MODEL_MALFORMED,
-                        detail=f"malformed model output ({inp.proposal.error}); safe fallback", confidence=0.5)
+        return Decision(
+            action=action,
+            modifiers=mods,
+            reason=Reason.MODEL_MALFORMED,
+            detail=f"malformed model output ({inp.proposal.error}); safe fallback",
+            confidence=0.5,
+        )
     proposed = inp.proposal.action or Action.CLARIFY
     p = inp.proposal.confidence if inp.proposal.confidence is not None else 0.6
     if proposed is not Action.ANSWER:
         # a more careful action than answering is always allowed
-        return Decision(action=proposed, modifiers=mods, reason=Reason.MODEL, detail="model proposal accepted",
-                        confidence=round(p, 3))
+        return Decision(
+            action=proposed,
+            modifiers=mods,
+            reason=Reason.MODEL,
+            detail="model proposal accepted",
+            confidence=round(p, 3),
+        )
     if inp.small_talk and not is_grounded:
-        return Decision(action=Action.ANSWER, modifiers=mods, reason=Reason.SMALL_TALK, detail="greeting or thanks",
-                        confidence=round(p, 3))
+        return Decision(
+            action=Action.ANSWER,
+            modifiers=mods,
+            reason=Reason.SMALL_TALK,
+            detail="greeting or thanks",
+            confidence=round(p, 3),
+        )
     if not is_grounded:
         support = inp.retrieval.support if inp.retrieval else 0.0
         action = Action.HANDOFF if inp.clarified_before else Action.CLARIFY
-        return Decision(action=action, modifiers=mods, reason=Reason.NO_GROUNDING,
-                        detail=f"no supporting passage (best similarity {support:.2f}); not guessing",
-                        confidence=1.0)
-    scale = 1.0 if inp.state.state_query and inp.state.known_user else _support_scale(
-        inp.retrieval.support if inp.retrieval else 0.0, rcfg
+        return Decision(
+            action=action,
+            modifiers=mods,
+            reason=Reason.NO_GROUNDING,
+            detail=f"no supporting passage (best similarity {support:.2f}); not guessing",
+            confidence=1.0,
+        )
+    scale = (
+        1.0
+        if inp.state.state_query and inp.state.known_user
+        else _support_scale(inp.retrieval.support if inp.retrieval else 0.0, rcfg)
     )
     confidence = round(p * max(scale, 0.5), 3)
     if confidence < dcfg.min_confidence:
-        return Decision(action=Action.HANDOFF, modifiers=mods, reason=Reason.MODEL,
-                        detail=f"confidence {confidence:.2f} below {dcfg.min_confidence:.2f}", confidence=confidence)
-    return Decision(action=Action.ANSWER, modifiers=mods, reason=Reason.MODEL, detail="grounded answer accepted",
-                    confidence=confidence)
+        return Decision(
+            action=Action.HANDOFF,
+            modifiers=mods,
+            reason=Reason.MODEL,
+            detail=f"confidence {confidence:.2f} below {dcfg.min_confidence:.2f}",
+            confidence=confidence,
+        )
+    return Decision(
+        action=Action.ANSWER,
+        modifiers=mods,
+        reason=Reason.MODEL,
+        detail="grounded answer accepted",
+        confidence=confidence,
+    )

@@ -32,16 +32,97 @@ class Emotion(Frozen):
 
 
 _EN_MARKERS = TermMatcher(
-    "third time, second time, again, still not, still no, still haven't, ridiculous, unacceptable, "
-    "fed up, worst, waited, waiting for, nobody, no one, frustrat*, angry, furious, disappointed, "
-    "upset, scared, worried, anxious, desperate, terrible, awful, horrible, annoyed, sick of, "
-    "tired of, joke, useless, disgusting, outraged, wtf, seriously, what the hell, hopeless, "
-    "crying, stressed, panic*, so late, never again".split(", ")
+    [
+        "third time",
+        "second time",
+        "again",
+        "still not",
+        "still no",
+        "still haven't",
+        "ridiculous",
+        "unacceptable",
+        "fed up",
+        "worst",
+        "waited",
+        "waiting for",
+        "nobody",
+        "no one",
+        "frustrat*",
+        "angry",
+        "furious",
+        "disappointed",
+        "upset",
+        "scared",
+        "worried",
+        "anxious",
+        "desperate",
+        "terrible",
+        "awful",
+        "horrible",
+        "annoyed",
+        "sick of",
+        "tired of",
+        "joke",
+        "useless",
+        "disgusting",
+        "outraged",
+        "wtf",
+        "seriously",
+        "what the hell",
+        "hopeless",
+        "crying",
+        "stressed",
+        "panic*",
+        "so late",
+        "never again",
+    ]
 )
 _ZH_MARKERS = TermMatcher(
-    "破, 垃圾, 气死, 太差, 失望, 无语, 等了, 还没, 多少次, 到底, 烦, 着急, 急死, 崩溃, 难过, 委屈, "
-    "生气, 愤怒, 离谱, 过分, 坑, 骗, 差劲, 受不了, 搞什么, 什么玩意, 恶心, 绝望, 害怕, 担心, 焦虑, "
-    "哭, 第三次, 第二次, 又是, 一直没, 根本没, 没人管, 没人理, 不理人, 太慢, 真的服了, 服了".split(", ")
+    [
+        "破",
+        "垃圾",
+        "气死",
+        "太差",
+        "失望",
+        "无语",
+        "等了",
+        "还没",
+        "多少次",
+        "到底",
+        "烦",
+        "着急",
+        "急死",
+        "崩溃",
+        "难过",
+        "委屈",
+        "生气",
+        "愤怒",
+        "离谱",
+        "过分",
+        "坑",
+        "骗",
+        "差劲",
+        "受不了",
+        "搞什么",
+        "什么玩意",
+        "恶心",
+        "绝望",
+        "害怕",
+        "担心",
+        "焦虑",
+        "哭",
+        "第三次",
+        "第二次",
+        "又是",
+        "一直没",
+        "根本没",
+        "没人管",
+        "没人理",
+        "不理人",
+        "太慢",
+        "真的服了",
+        "服了",
+    ]
 )
 _SHOUT = re.compile(r"[!！]{2,}|[?？]{3,}|[!！][?？]|[?？][!！]")
 _CAPS = re.compile(r"\b[A-Z]{3,}\b")

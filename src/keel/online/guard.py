@@ -41,16 +41,62 @@ class GuardContext:
 
 _PROMISES = TermMatcher(
     [
-        "保证", "担保", "承诺", "一定会退", "一定给您", "一定能", "肯定能", "肯定会", "百分百", "100%",
-        "赔偿您", "赔偿你", "补偿您", "补偿你", "给您补偿", "给你补偿", "赔您", "赔你", "额外赠送", "免费送您",
-        "全额退款给您", "马上退款给您", "立即退款",
-        "guarantee*", "i promise", "we promise", "promise you", "we will compensate", "we'll compensate",
-        "compensate you", "we will reimburse", "we'll reimburse", "definitely", "for sure", "100 percent",
-        "we will refund you", "we'll refund you", "full refund for you", "free of charge for you",
-        "extra voucher", "bonus voucher",
+        "保证",
+        "担保",
+        "承诺",
+        "一定会退",
+        "一定给您",
+        "一定能",
+        "肯定能",
+        "肯定会",
+        "百分百",
+        "100%",
+        "赔偿您",
+        "赔偿你",
+        "补偿您",
+        "补偿你",
+        "给您补偿",
+        "给你补偿",
+        "赔您",
+        "赔你",
+        "额外赠送",
+        "免费送您",
+        "全额退款给您",
+        "马上退款给您",
+        "立即退款",
+        "guarantee*",
+        "i promise",
+        "we promise",
+        "promise you",
+        "we will compensate",
+        "we'll compensate",
+        "compensate you",
+        "we will reimburse",
+        "we'll reimburse",
+        "definitely",
+        "for sure",
+        "100 percent",
+        "we will refund you",
+        "we'll refund you",
+        "full refund for you",
+        "free of charge for you",
+        "extra voucher",
+        "bonus voucher",
     ]
 )
-_INTERNAL = TermMatcher(["action:", "reply:", "【资料】", "【客户信息】", "[passages]", "[customer]", "<|im_start|>", "system prompt", "系统提示"])
+_INTERNAL = TermMatcher(
+    [
+        "action:",
+        "reply:",
+        "【资料】",
+        "【客户信息】",
+        "[passages]",
+        "[customer]",
+        "<|im_start|>",
+        "system prompt",
+        "系统提示",
+    ]
+)
 _NUMBER = re.compile(r"(?<![A-Za-z0-9])\d+(?:[.,]\d+)?")
 _CODE = re.compile(r"\b[A-Z]{2,}[0-9]{2,}\b")
 _CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}

@@ -44,17 +44,24 @@ class Handoff(Frozen):
 
 def _to_handoff(row: Any) -> Handoff:
     return Handoff(
-        id=row.id, conversation_id=row.conversation_id, tenant=row.tenant, status=HandoffStatus(row.status),
-        reason=row.reason, detail=row.detail, context=row.context, claimed_by=row.claimed_by,
-        created_at=row.created_at, updated_at=row.updated_at, claimed_at=row.claimed_at, closed_at=row.closed_at,
+        id=row.id,
+        conversation_id=row.conversation_id,
+        tenant=row.tenant,
+        status=HandoffStatus(row.status),
+        reason=row.reason,
+        detail=row.detail,
+        context=row.context,
+        claimed_by=row.claimed_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        claimed_at=row.claimed_at,
+        closed_at=row.closed_at,
     )
 
 
 def open_handoff_id(conn: Connection, conversation_id: str) -> int | None:
     return conn.scalar(
-        select(handoffs.c.id).where(
-            handoffs.c.conversation_id == conversation_id, handoffs.c.status.in_(OPEN_STATUSES)
-        )
+        select(handoffs.c.id).where(handoffs.c.conversation_id == conversation_id, handoffs.c.status.in_(OPEN_STATUSES))
     )
 
 
@@ -69,8 +76,14 @@ def enqueue(
         return existing
     result = conn.execute(
         insert(handoffs).values(
-            conversation_id=conversation_id, tenant=tenant, status=HandoffStatus.QUEUED.value, reason=reason,
-            detail=detail, context=context, created_at=now, updated_at=now,
+            conversation_id=conversation_id,
+            tenant=tenant,
+            status=HandoffStatus.QUEUED.value,
+            reason=reason,
+            detail=detail,
+            context=context,
+            created_at=now,
+            updated_at=now,
         )
     )
     set_status(conn, conversation_id, ConversationStatus.HUMAN)
@@ -79,9 +92,7 @@ def enqueue(
 
 def get_handoff(db: Database, handoff_id: int, tenant: str = "default") -> Handoff:
     with db.engine.connect() as conn:
-        row = conn.execute(
-            select(handoffs).where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant)
-        ).first()
+        row = conn.execute(select(handoffs).where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant)).first()
     if row is None:
         raise NotFound(f"handoff {handoff_id} not found")
     return _to_handoff(row)
@@ -90,9 +101,7 @@ def get_handoff(db: Database, handoff_id: int, tenant: str = "default") -> Hando
 def list_handoffs(db: Database, statuses: tuple[str, ...] = OPEN_STATUSES, tenant: str = "default") -> list[Handoff]:
     with db.engine.connect() as conn:
         rows = conn.execute(
-            select(handoffs)
-            .where(handoffs.c.status.in_(statuses), handoffs.c.tenant == tenant)
-            .order_by(handoffs.c.id)
+            select(handoffs).where(handoffs.c.status.in_(statuses), handoffs.c.tenant == tenant).order_by(handoffs.c.id)
         ).all()
     return [_to_handoff(r) for r in rows]
 
@@ -104,8 +113,11 @@ def claim(db: Database, handoff_id: int, agent: str, tenant: str = "default") ->
     with db.engine.begin() as conn:
         changed = conn.execute(
             update(handoffs)
-            .where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant,
-                   handoffs.c.status == HandoffStatus.QUEUED.value)
+            .where(
+                handoffs.c.id == handoff_id,
+                handoffs.c.tenant == tenant,
+                handoffs.c.status == HandoffStatus.QUEUED.value,
+            )
             .values(status=HandoffStatus.CLAIMED.value, claimed_by=agent, claimed_at=utcnow(), updated_at=utcnow())
         ).rowcount
     current = get_handoff(db, handoff_id, tenant)
@@ -135,8 +147,14 @@ def reply(db: Database, handoff_id: int, agent: str, text: str, tenant: str = "d
     return get_handoff(db, handoff_id, tenant)
 
 
-def _finish(db: Database, handoff_id: int, status: HandoffStatus, conv_status: ConversationStatus,
-            agent: str | None, tenant: str) -> Handoff:
+def _finish(
+    db: Database,
+    handoff_id: int,
+    status: HandoffStatus,
+    conv_status: ConversationStatus,
+    agent: str | None,
+    tenant: str,
+) -> Handoff:
     current = get_handoff(db, handoff_id, tenant)
     if current.status.value not in OPEN_STATUSES:
         raise Conflict(f"handoff {handoff_id} is already {current.status.value}")

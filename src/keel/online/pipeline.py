@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import desc, select
 
 from keel.db.schema import traces
@@ -23,8 +24,8 @@ from keel.online.guard import GuardContext, GuardKind, GuardReport, Violation, c
 from keel.online.kb.retrieve import Retrieval, retrieve
 from keel.online.kb.store import resolve_version
 from keel.online.model.base import Generation, GenerationRequest
-from keel.online.model.parse import Proposal, parse_proposal
-from keel.online.prompt import ACTION_CHOICES, ACTION_PREFIX, pipeline_messages
+from keel.online.model.parse import Proposal, parse_reply_first
+from keel.online.prompt import REPLY_PREFIX, pipeline_messages
 from keel.online.rules import RuleHit, evaluate_rules
 from keel.online.rules.schema import RuleVerdict
 from keel.online.runtime import Runtime
@@ -57,7 +58,7 @@ class TurnResult(Frozen):
     held_by_human: bool = False
     lang: Lang
     latency_ms: float = 0.0
-    stage_ms: dict[str, float] = {}
+    stage_ms: dict[str, float] = Field(default_factory=dict)
 
 
 def check_message(text: str, max_chars: int) -> str:
@@ -106,8 +107,14 @@ def _extractive(rt: Runtime, retrieval: Retrieval | None, lang: Lang) -> str | N
     return _template(rt, "extractive", lang, title=top.title, text=text)
 
 
-def _compose(rt: Runtime, decision: Decision, verdict: RuleVerdict, proposal: Proposal | None,
-             retrieval: Retrieval | None, lang: Lang) -> str:
+def _compose(
+    rt: Runtime,
+    decision: Decision,
+    verdict: RuleVerdict,
+    proposal: Proposal | None,
+    retrieval: Retrieval | None,
+    lang: Lang,
+) -> str:
     if decision.reason is Reason.RULE:
         return verdict.reply.get(lang) or next(iter(verdict.reply.values()))
     if decision.action is Action.HANDOFF:
@@ -128,8 +135,9 @@ def _with_soothing(rt: Runtime, reply: str, decision: Decision, lang: Lang) -> s
     return reply
 
 
-def _guard_context(user: UserState | None, signal: StateSignal, retrieval: Retrieval | None,
-                   customer_text: str) -> GuardContext:
+def _guard_context(
+    user: UserState | None, signal: StateSignal, retrieval: Retrieval | None, customer_text: str
+) -> GuardContext:
     evidence = [signal.evidence, signal.facts]
     if retrieval is not None:
         evidence += [f"{p.title}\n{p.text}" for p in retrieval.passages]
@@ -137,8 +145,9 @@ def _guard_context(user: UserState | None, signal: StateSignal, retrieval: Retri
     return GuardContext(evidence="\n".join(evidence), customer_text=customer_text, own_data=own)
 
 
-def _fallback(rt: Runtime, decision: Decision, report: GuardReport, retrieval: Retrieval | None,
-              lang: Lang, is_grounded: bool) -> tuple[str, Decision]:
+def _fallback(
+    rt: Runtime, decision: Decision, report: GuardReport, retrieval: Retrieval | None, lang: Lang, is_grounded: bool
+) -> tuple[str, Decision]:
     """A safe reply after the guard blocked one: quote the KB if grounded, else hand off."""
     kinds = ",".join(sorted({v.kind.value for v in report.violations}))
     if decision.action is Action.ANSWER and is_grounded:
@@ -190,16 +199,40 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         if status is convs.ConversationStatus.HUMAN:
             if held is not None:
                 queue.append_customer_context(conn, held)
-            decision = Decision(action=Action.HANDOFF, reason=Reason.HUMAN_HOLDS,
-                                detail="a human agent holds this conversation", confidence=1.0)
-            write_trace(conn, turn_id, req.conversation_id, decision.action.value, clock.total(),
-                        {"message": text, "lang": lang, "user_id": req.user_id, "decision": decision,
-                         "handoff_id": held, "stage_ms": clock.stages})
+            decision = Decision(
+                action=Action.HANDOFF,
+                reason=Reason.HUMAN_HOLDS,
+                detail="a human agent holds this conversation",
+                confidence=1.0,
+            )
+            write_trace(
+                conn,
+                turn_id,
+                req.conversation_id,
+                decision.action.value,
+                clock.total(),
+                {
+                    "message": text,
+                    "lang": lang,
+                    "user_id": req.user_id,
+                    "decision": decision,
+                    "handoff_id": held,
+                    "stage_ms": clock.stages,
+                },
+            )
     clock.lap("store_in")
     if status is convs.ConversationStatus.HUMAN:
-        return TurnResult(conversation_id=req.conversation_id, turn_id=turn_id, reply=None, decision=decision,
-                          handoff_id=held, held_by_human=True, lang=lang, latency_ms=clock.total(),
-                          stage_ms=clock.stages)
+        return TurnResult(
+            conversation_id=req.conversation_id,
+            turn_id=turn_id,
+            reply=None,
+            decision=decision,
+            handoff_id=held,
+            held_by_human=True,
+            lang=lang,
+            latency_ms=clock.total(),
+            stage_ms=clock.stages,
+        )
 
     norm = normalize(text)
     need_vec = rt.rules.uses_embeddings
@@ -217,50 +250,72 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     proposal: Proposal | None = None
     generation: Generation | None = None
     model_error = ""
-    decision = pre_decide(inp)
-    if decision is None:
+    forced = pre_decide(inp)
+    if forced is not None:
+        decision = forced
+    else:
         version = resolve_version(rt.db, req.kb_version or rt.cfg.kb_version, rt.tenant)
         index = rt.indexes.get(version, rt.tenant)
         if qvec is None:
             qvec = rt.embedder.query([text])[0]
             clock.lap("embed")
-        retrieval = retrieve(index, text, qvec, lang=lang, region=user.region if user else None,
-                             today=rt.today(), cfg=rt.cfg.retrieval)
+        retrieval = retrieve(
+            index, text, qvec, lang=lang, region=user.region if user else None, today=rt.today(), cfg=rt.cfg.retrieval
+        )
         clock.lap("retrieve")
         messages = pipeline_messages(
-            brand=rt.cfg.brand_zh if lang is Lang.ZH else rt.cfg.brand_en, lang=lang,
-            passages=retrieval.passages, state_facts=signal.facts, constraints=verdict.forbid,
-            soothe=emotion.needs_soothing or verdict.soothe, history=prior, message=text,
+            brand=rt.cfg.brand_zh if lang is Lang.ZH else rt.cfg.brand_en,
+            lang=lang,
+            passages=retrieval.passages,
+            state_facts=signal.facts,
+            constraints=verdict.forbid,
+            soothe=emotion.needs_soothing or verdict.soothe,
+            history=prior,
+            message=text,
         )
         gen_cfg = rt.cfg.generation
         request = GenerationRequest(
-            messages=messages, max_new_tokens=gen_cfg.max_new_tokens, temperature=gen_cfg.temperature,
-            top_p=gen_cfg.top_p, seed=gen_cfg.seed, assistant_prefix=ACTION_PREFIX, choices=ACTION_CHOICES,
+            messages=messages,
+            max_new_tokens=gen_cfg.max_new_tokens,
+            temperature=gen_cfg.temperature,
+            top_p=gen_cfg.top_p,
+            seed=gen_cfg.seed,
+            assistant_prefix=REPLY_PREFIX,
             timeout_s=gen_cfg.timeout_s,
         )
         clock.lap("prompt")
         try:
             generation = rt.model.generate(request)
-            proposal = parse_proposal(generation.text, ACTION_PREFIX, generation.choice_probs)
+            proposal = parse_reply_first(generation.text, REPLY_PREFIX, text)
         except KeelError as exc:
             model_error = exc.message
         except Exception as exc:  # a backend bug must not reach the customer
             model_error = f"{exc.__class__.__name__}: {exc}"[:300]
         clock.lap("model")
-        inp = DecisionInput(rules=verdict, state=signal, emotion=emotion, retrieval=retrieval, proposal=proposal,
-                            model_error=model_error, small_talk=_is_small_talk(rt, norm),
-                            clarified_before=_clarified_before(rt, req.conversation_id))
+        inp = DecisionInput(
+            rules=verdict,
+            state=signal,
+            emotion=emotion,
+            retrieval=retrieval,
+            proposal=proposal,
+            model_error=model_error,
+            small_talk=_is_small_talk(rt, norm),
+            clarified_before=_clarified_before(rt, req.conversation_id),
+        )
         decision = decide(inp, rt.cfg.retrieval, rt.cfg.decision)
         clock.lap("decide")
 
     reply = _with_soothing(rt, _compose(rt, decision, verdict, proposal, retrieval, lang), decision, lang)
     report = GuardReport()
     if decision.reason in (Reason.MODEL, Reason.SMALL_TALK):
-        ctx = _guard_context(user, signal, retrieval, "\n".join([*(m.content for m in prior if m.role is Role.USER), text]))
+        ctx = _guard_context(
+            user, signal, retrieval, "\n".join([*(m.content for m in prior if m.role is Role.USER), text])
+        )
         report = check_reply(reply, ctx)
         if decision.action is Action.ANSWER and detect_lang(reply, lang) is not lang:
-            report = GuardReport(violations=(*report.violations,
-                                             Violation(kind=GuardKind.LANGUAGE, evidence="reply language differs")))
+            report = GuardReport(
+                violations=(*report.violations, Violation(kind=GuardKind.LANGUAGE, evidence="reply language differs"))
+            )
         if not report.passed:
             reply, decision = _fallback(rt, decision, report, retrieval, lang, grounded(inp, rt.cfg.retrieval))
             reply = _with_soothing(rt, reply, decision, lang)
@@ -270,22 +325,64 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     with rt.db.engine.begin() as conn:
         convs.append_message(conn, req.conversation_id, Role.ASSISTANT, reply, turn_id=turn_id)
         if decision.action is Action.HANDOFF:
-            handoff_id = queue.enqueue(conn, req.conversation_id, rt.tenant, decision.reason.value, decision.detail,
-                                       _handoff_context(req, user, signal, verdict, emotion, decision, retrieval))
+            handoff_id = queue.enqueue(
+                conn,
+                req.conversation_id,
+                rt.tenant,
+                decision.reason.value,
+                decision.detail,
+                _handoff_context(req, user, signal, verdict, emotion, decision, retrieval),
+            )
         clock.lap("store_out")
-        write_trace(conn, turn_id, req.conversation_id, decision.action.value, clock.total(),
-                    _trace(req, text, lang, verdict, signal, emotion, retrieval, generation, proposal, model_error,
-                           decision, report, reply, handoff_id, rt, clock))
+        write_trace(
+            conn,
+            turn_id,
+            req.conversation_id,
+            decision.action.value,
+            clock.total(),
+            _trace(
+                req,
+                text,
+                lang,
+                verdict,
+                signal,
+                emotion,
+                retrieval,
+                generation,
+                proposal,
+                model_error,
+                decision,
+                report,
+                reply,
+                handoff_id,
+                rt,
+                clock,
+            ),
+        )
     return TurnResult(
-        conversation_id=req.conversation_id, turn_id=turn_id, reply=reply, decision=decision,
-        rule_hits=verdict.hits, kb_version=retrieval.version if retrieval else None,
-        passage_ids=retrieval.passage_ids if retrieval else (), handoff_id=handoff_id, lang=lang,
-        latency_ms=clock.total(), stage_ms=clock.stages,
+        conversation_id=req.conversation_id,
+        turn_id=turn_id,
+        reply=reply,
+        decision=decision,
+        rule_hits=verdict.hits,
+        kb_version=retrieval.version if retrieval else None,
+        passage_ids=retrieval.passage_ids if retrieval else (),
+        handoff_id=handoff_id,
+        lang=lang,
+        latency_ms=clock.total(),
+        stage_ms=clock.stages,
     )
 
 
-def _handoff_context(req: MessageRequest, user: UserState | None, signal: StateSignal, verdict: RuleVerdict,
-                     emotion: Emotion, decision: Decision, retrieval: Retrieval | None) -> dict[str, Any]:
+def _handoff_context(
+    req: MessageRequest,
+    user: UserState | None,
+    signal: StateSignal,
+    verdict: RuleVerdict,
+    emotion: Emotion,
+    decision: Decision,
+    retrieval: Retrieval | None,
+) -> dict[str, Any]:
     return {
         "user_id": req.user_id,
         "why": decision.detail,
@@ -302,24 +399,54 @@ def _handoff_context(req: MessageRequest, user: UserState | None, signal: StateS
     }
 
 
-def _trace(req: MessageRequest, text: str, lang: Lang, verdict: RuleVerdict, signal: StateSignal, emotion: Emotion,
-           retrieval: Retrieval | None, generation: Generation | None, proposal: Proposal | None, model_error: str,
-           decision: Decision, report: GuardReport, reply: str, handoff_id: int | None, rt: Runtime,
-           clock: _Clock) -> dict[str, Any]:
+def _trace(
+    req: MessageRequest,
+    text: str,
+    lang: Lang,
+    verdict: RuleVerdict,
+    signal: StateSignal,
+    emotion: Emotion,
+    retrieval: Retrieval | None,
+    generation: Generation | None,
+    proposal: Proposal | None,
+    model_error: str,
+    decision: Decision,
+    report: GuardReport,
+    reply: str,
+    handoff_id: int | None,
+    rt: Runtime,
+    clock: _Clock,
+) -> dict[str, Any]:
     return {
         "message": text,
         "lang": lang,
         "user_id": req.user_id,
-        "rules": {"hits": verdict.hits, "action": verdict.action, "rule": verdict.action_rule,
-                  "forbid": verdict.forbid, "soothe": verdict.soothe, "ruleset": rt.rules.content_hash[:12]},
-        "state": {"known_user": signal.known_user, "keys": signal.keys, "action": signal.action,
-                  "reason": signal.reason, "state_query": signal.state_query},
+        "rules": {
+            "hits": verdict.hits,
+            "action": verdict.action,
+            "rule": verdict.action_rule,
+            "forbid": verdict.forbid,
+            "soothe": verdict.soothe,
+            "ruleset": rt.rules.content_hash[:12],
+        },
+        "state": {
+            "known_user": signal.known_user,
+            "keys": signal.keys,
+            "action": signal.action,
+            "reason": signal.reason,
+            "state_query": signal.state_query,
+        },
         "emotion": emotion,
-        "retrieval": None if retrieval is None else {
-            "kb_version": retrieval.version, "support": retrieval.support,
+        "retrieval": None
+        if retrieval is None
+        else {
+            "kb_version": retrieval.version,
+            "support": retrieval.support,
             "passages": [{"id": p.doc_id, "score": p.score} for p in retrieval.passages],
         },
-        "model": None if generation is None and not model_error else {
+        "model": None
+        if generation is None and not model_error
+        else {
             "name": rt.model.name,
             "latency_ms": generation.latency_ms if generation else None,
             "prompt_tokens": generation.prompt_tokens if generation else None,

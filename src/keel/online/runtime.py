@@ -7,7 +7,7 @@ from datetime import date
 
 from keel.config import DEMO_DIR, KeelConfig
 from keel.db import Database, open_database
-from keel.embed import EmbeddingCache, Embedder, default_embedder
+from keel.embed import Embedder, EmbeddingCache, default_embedder
 from keel.online.kb.index import IndexRegistry
 from keel.online.model.base import ModelBackend
 from keel.online.model.registry import build_backend

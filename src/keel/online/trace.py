@@ -13,12 +13,17 @@ from keel.domain import jsonable
 from keel.redact import redact_value
 
 
-def write_trace(conn: Connection, turn_id: str, conversation_id: str, action: str, latency_ms: float,
-                data: dict[str, Any]) -> None:
+def write_trace(
+    conn: Connection, turn_id: str, conversation_id: str, action: str, latency_ms: float, data: dict[str, Any]
+) -> None:
     conn.execute(
         insert(traces).values(
-            turn_id=turn_id, conversation_id=conversation_id, created_at=utcnow(), action=action,
-            latency_ms=round(latency_ms), data=redact_value(jsonable(data)),
+            turn_id=turn_id,
+            conversation_id=conversation_id,
+            created_at=utcnow(),
+            action=action,
+            latency_ms=round(latency_ms),
+            data=redact_value(jsonable(data)),
         )
     )
 
@@ -29,7 +34,12 @@ def traces_for(db: Database, conversation_id: str) -> list[dict[str, Any]]:
             select(traces).where(traces.c.conversation_id == conversation_id).order_by(traces.c.created_at)
         ).all()
     return [
-        {"turn_id": r.turn_id, "created_at": r.created_at.isoformat(), "action": r.action,
-         "latency_ms": r.latency_ms, **r.data}
+        {
+            "turn_id": r.turn_id,
+            "created_at": r.created_at.isoformat(),
+            "action": r.action,
+            "latency_ms": r.latency_ms,
+            **r.data,
+        }
         for r in rows
     ]

@@ -68,9 +68,7 @@ class KBDocument(Frozen):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def valid_on(self, day: date) -> bool:
-        return (self.valid_from is None or self.valid_from <= day) and (
-            self.valid_to is None or day <= self.valid_to
-        )
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
 
     def applies_to(self, region: str | None) -> bool:
         return region is None or ALL_REGIONS in self.regions or region in self.regions
@@ -116,8 +114,10 @@ def load_folder(folder: Path) -> list[KBDocument]:
         except UnicodeDecodeError:
             raise InvalidInput(f"{path}: not UTF-8 text") from None
         try:
-            raws = _parse_markdown(path, text) if path.suffix.lower() in {".md", ".markdown"} else (
-                _parse_yaml(path, text)
+            raws = (
+                _parse_markdown(path, text)
+                if path.suffix.lower() in {".md", ".markdown"}
+                else (_parse_yaml(path, text))
             )
         except yaml.YAMLError as exc:
             raise InvalidInput(f"{path}: invalid YAML: {exc}") from None

@@ -11,9 +11,9 @@ import bm25s
 import numpy as np
 
 from keel.db import Database
+from keel.domain import Region
 from keel.embed import EmbeddingCache
 from keel.online.kb import store
-from keel.domain import Region
 from keel.online.kb.documents import ALL_REGIONS, KBDocument
 from keel.text import tokenize
 
@@ -49,10 +49,7 @@ def _arrays(docs: list[KBDocument]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     vf = np.array([d.valid_from.toordinal() if d.valid_from else 0 for d in docs], dtype=np.int64)
     vt = np.array([d.valid_to.toordinal() if d.valid_to else big for d in docs], dtype=np.int64)
     bits = np.array(
-        [
-            _ALL_BITS if ALL_REGIONS in d.regions else sum(REGION_BITS[r] for r in d.regions)
-            for d in docs
-        ],
+        [_ALL_BITS if ALL_REGIONS in d.regions else sum(REGION_BITS[r] for r in d.regions) for d in docs],
         dtype=np.int64,
     )
     return vf, vt, bits
@@ -90,9 +87,7 @@ class IndexRegistry:
         self._indexes: OrderedDict[tuple[str, int], KBIndex] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(
-        self, version: int, tenant: str = "default", progress: Callable[[int], None] | None = None
-    ) -> KBIndex:
+    def get(self, version: int, tenant: str = "default", progress: Callable[[int], None] | None = None) -> KBIndex:
         key = (tenant, version)
         with self._lock:
             if key in self._indexes:

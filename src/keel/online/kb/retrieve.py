@@ -69,9 +69,7 @@ def retrieve(
     for i in order:
         doc = index.docs[i]
         held = by_topic.get(doc.topic)
-        if held is None:
-            by_topic[doc.topic] = i
-        elif index.docs[held].lang != lang and doc.lang == lang:
+        if held is None or (index.docs[held].lang != lang and doc.lang == lang):
             by_topic[doc.topic] = i
     chosen = sorted(by_topic.values(), key=lambda i: (-fused[i], i))[: cfg.top_k]
     passages = tuple(

@@ -73,9 +73,7 @@ def current_version(db: Database, tenant: str = "default") -> int | None:
 
 
 def _docs(conn: Connection, version: int) -> list[KBDocument]:
-    rows = conn.execute(
-        select(kb_documents).where(kb_documents.c.version == version).order_by(kb_documents.c.doc_id)
-    )
+    rows = conn.execute(select(kb_documents).where(kb_documents.c.version == version).order_by(kb_documents.c.doc_id))
     return [_row_to_doc(r) for r in rows]
 
 

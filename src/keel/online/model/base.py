@@ -16,9 +16,7 @@ class GenerationRequest(Frozen):
     top_p: float = 0.9
     seed: int = 0
     assistant_prefix: str = Field("", description="text the assistant turn is forced to start with")
-    choices: tuple[str, ...] = Field(
-        (), description="words whose probability as the first generated word is reported"
-    )
+    choices: tuple[str, ...] = Field((), description="words whose probability as the first generated word is reported")
     timeout_s: float = 120.0
 
 

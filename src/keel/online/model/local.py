@@ -49,9 +49,7 @@ class LocalBackend:
                 if self._threads:
                     torch.set_num_threads(self._threads)
                 self._tok = AutoTokenizer.from_pretrained(self.model_dir)
-                model = AutoModelForCausalLM.from_pretrained(
-                    self.model_dir, dtype=getattr(torch, self._dtype)
-                )
+                model: Any = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=getattr(torch, self._dtype))
                 if self.adapter_dir is not None:
                     from peft import PeftModel
 
@@ -73,8 +71,10 @@ class LocalBackend:
 
         model, tok = self.load()
         started = time.perf_counter()
-        messages = [{"role": m.role.value if m.role.value != "agent" else "assistant", "content": m.content}
-                    for m in request.messages]
+        messages = [
+            {"role": m.role.value if m.role.value != "agent" else "assistant", "content": m.content}
+            for m in request.messages
+        ]
         prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         prompt += request.assistant_prefix
         inputs = tok(prompt, return_tensors="pt", add_special_tokens=False)

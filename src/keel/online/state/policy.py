@@ -76,7 +76,7 @@ def _ticket_line(t: Ticket, lang: Lang) -> str:
         return f"工单 {t.ticket_id}「{t.subject}」：{status}{esc}{upd}"
     esc = ", escalated" if t.escalated else ""
     upd = f", updated {t.updated_at.isoformat()}" if t.updated_at else ""
-    return f"Ticket {t.ticket_id} \"{t.subject}\": {t.status.value.replace('_', ' ')}{esc}{upd}"
+    return f'Ticket {t.ticket_id} "{t.subject}": {t.status.value.replace("_", " ")}{esc}{upd}'
 
 
 def _mask_phone(phone: str | None) -> str:

@@ -62,9 +62,7 @@ class SqliteStateProvider:
         self._path = path
         self._local = threading.local()
         with self._conn() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS customer_state (user_id TEXT PRIMARY KEY, data TEXT NOT NULL)"
-            )
+            conn.execute("CREATE TABLE IF NOT EXISTS customer_state (user_id TEXT PRIMARY KEY, data TEXT NOT NULL)")
         self.name = f"sqlite:{path}"
 
     def _conn(self) -> sqlite3.Connection:
@@ -88,9 +86,7 @@ class SqliteStateProvider:
         return int(self._conn().execute("SELECT count(*) FROM customer_state").fetchone()[0])
 
     def get(self, user_id: str) -> UserState | None:
-        row = self._conn().execute(
-            "SELECT data FROM customer_state WHERE user_id = ?", (user_id,)
-        ).fetchone()
+        row = self._conn().execute("SELECT data FROM customer_state WHERE user_id = ?", (user_id,)).fetchone()
         return UserState.model_validate_json(row[0]) if row else None
 
 
