@@ -1,0 +1,149 @@
+"""Hidden exceptions: an agent granted what the pinned KB forbids.
+
+For an exchange whose reply grants something (a return, a refund, a voucher, a reissue), the
+passages that fit it (region first, then the question's cluster and shared words) are checked:
+a time window the customer is past, an excluded item the customer names, an "only once" limit
+already used, a compensation amount the KB does not allow. The finding quotes the passage.
+"""
+
+from __future__ import annotations
+
+import re
+
+from keel.audit import facts
+from keel.audit.exchange import Exchange
+from keel.audit.lexicon import EXCEPTION_MARK, GIVE, REPEAT, content_tokens, stem
+from keel.audit.policy import PolicyBook, PolicyPassage
+from keel.audit.schema import Dialog, Finding, FindingKind
+from keel.text import normalize
+
+_NEG_BEFORE_ZH = re.compile(r"(?:未|没|没有|不|还没)$")
+_NEG_BEFORE_EN = re.compile(r"\b(?:not|never|un|no)\s*$")
+
+
+def _negated(text: str, token: str) -> bool:
+    """Is every mention of *token* in *text* negated (未拆封, not opened)?"""
+    low = text.lower()
+    spots = [m.start() for m in re.finditer(re.escape(token), low)]
+    if not spots:
+        return False
+    return all(_NEG_BEFORE_ZH.search(low[max(0, s - 3): s]) or _NEG_BEFORE_EN.search(low[max(0, s - 7): s])
+               for s in spots)
+
+
+def candidate_passages(book: PolicyBook, ex: Exchange, region: str | None,
+                       by_cluster: list[tuple[int, float]]) -> list[PolicyPassage]:
+    """Passages that fit the exchange: its cluster's best ones, then the best by shared words."""
+    tokens = content_tokens(ex.question + " " + (ex.grant or ""))
+    order: list[int] = []
+    for i, _ in by_cluster[:3] + book.by_tokens(tokens, region, k=4):
+        if i not in order:
+            order.append(i)
+    return [book.passages[i] for i in order]
+
+
+def _window_violation(ex: Exchange, region: str | None, passages: list[PolicyPassage],
+                      tokens: set[str]) -> tuple[PolicyPassage, str, int] | None:
+    if ex.elapsed is None:
+        return None
+    best: tuple[float, PolicyPassage, str, int] | None = None
+    for rank, p in enumerate(passages):
+        for w in p.windows:
+            if w.quality != ex.quality_claim:
+                continue
+            if region is not None and "all" not in w.regions and region not in w.regions:
+                continue
+            score = len(tokens & w.tokens) - 0.3 * rank
+            if best is None or score > best[0]:
+                best = (score, p, w.sentence, w.days)
+    if best is None:
+        return None
+    ex.kb_decided = True
+    _, passage, sentence, days = best
+    return (passage, sentence, days) if ex.elapsed > days else None
+
+
+def _item_violation(ex: Exchange, passages: list[PolicyPassage]) -> tuple[PolicyPassage, str, str] | None:
+    q_tokens = {stem(t) for t in content_tokens(ex.question)}
+    for p in passages:
+        for rule in p.prohibitions:
+            if rule.unless_quality and ex.quality_claim:
+                continue
+            for item in rule.items:
+                if item <= q_tokens and not any(_negated(ex.question, t) for t in item):
+                    ex.kb_decided = True
+                    return p, rule.sentence, " ".join(sorted(item))
+    return None
+
+
+def _once_violation(ex: Exchange, passages: list[PolicyPassage], tokens: set[str]
+                    ) -> tuple[PolicyPassage, str] | None:
+    if not REPEAT.find(normalize(ex.question)):
+        return None
+    for p in passages:
+        for rule in p.prohibitions:
+            if rule.once and len(tokens & rule.tokens) >= 2:
+                ex.kb_decided = True
+                return p, rule.sentence
+    return None
+
+
+def _compensation_violation(ex: Exchange, passages: list[PolicyPassage]
+                            ) -> tuple[PolicyPassage, str, list[str]] | None:
+    grant = ex.grant or ""
+    offered = facts.amounts(grant)
+    if not offered or not GIVE.find(normalize(grant)):
+        return None
+    for p in passages:
+        for rule in p.prohibitions:
+            if rule.compensation:
+                ex.kb_decided = True
+                allowed = {v for d, v in p.values if d == "amt"}
+                extra = [a for a in offered if a not in allowed]
+                return (p, rule.sentence, extra) if extra else None
+    return None
+
+
+def hidden_exception(dialog: Dialog, ex: Exchange, region: str | None, book: PolicyBook,
+                     by_cluster: list[tuple[int, float]]) -> Finding | None:
+    """A finding when the exchange's grant contradicts a passage; marks ``ex.kb_decided``."""
+    passages = candidate_passages(book, ex, region, by_cluster)
+    tokens = content_tokens(ex.question + " " + ex.answer)
+    why: str | None = None
+    hit: tuple[PolicyPassage, str] | None = None
+    window = _window_violation(ex, region, passages, tokens)
+    item = _item_violation(ex, passages)
+    once = _once_violation(ex, passages, tokens)
+    comp = _compensation_violation(ex, passages)
+    if ex.grant is None:
+        return None
+    if window:
+        hit, why = (window[0], window[1]), f"customer is {ex.elapsed} days in; the KB window is {window[2]} days"
+    elif item:
+        hit, why = (item[0], item[1]), f"the KB excludes {item[2]!r}"
+    elif once:
+        hit, why = once, "the KB allows this only once and the customer says it was already done"
+    elif comp:
+        hit, why = (comp[0], comp[1]), f"offered {', '.join(comp[2])}; the KB allows no other compensation"
+    elif (mark := EXCEPTION_MARK.find(normalize(ex.answer))) and passages:
+        ruled = next((p for p in passages if p.prohibitions or p.windows), None)
+        if ruled is not None:
+            rule = ruled.prohibitions[0].sentence if ruled.prohibitions else ruled.windows[0].sentence
+            hit, why = (ruled, rule), f"the agent calls it an exception ({mark!r}) against this policy"
+    if hit is None or why is None:
+        return None
+    passage, sentence = hit
+    return Finding(
+        kind=FindingKind.HIDDEN_EXCEPTION,
+        dialog_id=dialog.dialog_id,
+        turns=ex.agent_turns,
+        summary=f"granted {ex.grant[:80]!r}: {why} ({passage.doc_id})",
+        evidence={
+            "grant": ex.grant,
+            "question": ex.question[:200],
+            "reason": why,
+            "passage_id": passage.doc_id,
+            "passage_rule": sentence,
+            "passage_text": passage.excerpt(),
+        },
+    )
