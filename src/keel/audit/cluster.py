@@ -47,7 +47,7 @@ class QuestionClusterer:
     """Assigns questions to clusters; the instance is the whole (bounded) clustering state."""
 
     def __init__(self, embedder: Embedder | None, *, num_perm: int = 64, minhash_threshold: float = 0.6,
-                 embed_threshold: float = 0.92, max_embeddings: int = 3000, max_clusters: int = 50_000,
+                 embed_threshold: float = 0.94, max_embeddings: int = 3000, max_clusters: int = 50_000,
                  cache_size: int = 100_000) -> None:
         self.embedder = embedder
         self.num_perm = num_perm

@@ -22,13 +22,13 @@ from keel.audit.cluster import ClusterPassages, QuestionClusterer
 from keel.audit.policy import PolicyBook
 
 STANCE = "stance"
+ANY_REGION = "*"  # the pooled statistics of a cluster over all regions
 
 
 def value_key(dim: str, value: str) -> str:
-    """Values compete only within a key: durations per unit, amounts per currency."""
+    """Values compete only within a key: durations, amounts per currency, percentages, stance."""
     if dim == "dur":
-        return f"dur:{value.split(' ')[-1]}"
-    if dim == "amt":
+        return "dur"  # 30 minutes and 2 hours answer the same question    if dim == "amt":
         return "amt:" + "".join(c for c in value if not (c.isdigit() or c == "."))
     return dim
 
@@ -69,6 +69,10 @@ class KeyStats:
     def without(self, value: str, others: set[str]) -> int:
         """Exchanges that state one of *others* and not *value*."""
         return sum(n for s, n in self.sets.items() if value not in s and s & others)
+
+    def alone(self, value: str, others: set[str]) -> int:
+        """Exchanges that state *value* and none of *others*."""
+        return sum(n for s, n in self.sets.items() if value in s and not s & others)
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,10 @@ class ConsistencyStats:
         if stance:
             by_key[STANCE] = {stance}
         for key, vals in by_key.items():
-            stats = self.stats.setdefault((cluster, region, key), KeyStats())
-            stats.observe(frozenset(vals), example)
+            # per region (a KB value may differ by region) and pooled (disputes need no region)
+            for reg in (region, ANY_REGION):
+                stats = self.stats.setdefault((cluster, reg, key), KeyStats())
+                stats.observe(frozenset(vals), example)
 
     def decide(self, book: PolicyBook, clusterer: QuestionClusterer, passages: ClusterPassages
                ) -> dict[tuple[int, str | None, str], Decision]:
@@ -133,38 +139,49 @@ class ConsistencyStats:
         return decisions
 
     def _kb_choice(self, key: str, st: KeyStats, book: PolicyBook, ranked: list[tuple[int, float]]
-                   ) -> tuple[set[str], str | None, str | None]:
+                   ) -> tuple[set[str], set[str], str | None, str | None]:
         """The KB values for this key from the fitting passage most agents agree with."""
         best: tuple[int, set[str], str, str] | None = None
         seen: set[str] = set()
+        near: set[str] = set()  # values any fitting passage states
         for i, _ in ranked:
             p = book.passages[i]
             if p.topic in seen:
                 continue
             seen.add(p.topic)
             kb = {v for d, v in book.topic_values(p.topic) if value_key(d, v) == key}
+            near |= kb
             mass = sum(st.counts[v] for v in kb if v in st.counts)
             if mass and (best is None or mass > best[0]):
                 best = (mass, kb, p.doc_id, p.excerpt())
         if best is None:
-            return set(), None, None
-        return best[1], best[2], best[3]
+            return set(), near, None, None
+        return best[1], near, best[2], best[3]
 
     def _decide_one(self, cid: int, region: str | None, key: str, st: KeyStats, book: PolicyBook,
                     clusterer: QuestionClusterer, passages: ClusterPassages) -> Decision | None:
         kb: set[str] = set()
+        near: set[str] = set()
         pid = ptext = None
         if key != STANCE:
-            kb, pid, ptext = self._kb_choice(key, st, book, passages.get(cid, region))
+            if region == ANY_REGION:
+                ranked = passages.get(cid, None)
+            else:
+                ranked = passages.get(cid, region)
+            kb, near, pid, ptext = self._kb_choice(key, st, book, ranked)
         supported = {v for v in st.counts if v in kb}
+        if region != ANY_REGION and not supported:
+            return None  # disputes are judged on the pooled statistics
         if supported:
-            flagged = {v for v in st.counts if v not in kb and st.without(v, supported) >= 2}
+            flagged = {v for v in st.counts if v not in near and st.without(v, supported) >= 2}
             kind = "inconsistent"
+        elif st.counts.keys() & near:
+            return None  # the KB states some of these values near this question: not undecided
         else:
             need = max(self.min_count, self.min_share * st.total)
             alternatives = {v for v, n in st.counts.items() if n >= need}
             # alternatives must really compete: they are seldom stated together
-            flagged = {v for v in alternatives if st.without(v, alternatives - {v}) >= need}
+            flagged = {v for v in alternatives if st.alone(v, alternatives - {v}) >= need}
             if len(flagged) < 2:
                 return None
             kind = "disputed"

@@ -12,7 +12,7 @@ import re
 
 from keel.audit import facts
 from keel.audit.exchange import Exchange
-from keel.audit.lexicon import EXCEPTION_MARK, GIVE, REPEAT, content_tokens, stem
+from keel.audit.lexicon import EXCEPTION_MARK, GIVE, REPEAT, content_tokens, item_tokens
 from keel.audit.policy import PolicyBook, PolicyPassage
 from keel.audit.schema import Dialog, Finding, FindingKind
 from keel.text import normalize
@@ -46,7 +46,7 @@ def _window_violation(ex: Exchange, region: str | None, passages: list[PolicyPas
                       tokens: set[str]) -> tuple[PolicyPassage, str, int] | None:
     if ex.elapsed is None:
         return None
-    best: tuple[float, PolicyPassage, str, int] | None = None
+    best: tuple[float, int, PolicyPassage, str] | None = None
     for rank, p in enumerate(passages):
         for w in p.windows:
             if w.quality != ex.quality_claim:
@@ -54,17 +54,18 @@ def _window_violation(ex: Exchange, region: str | None, passages: list[PolicyPas
             if region is not None and "all" not in w.regions and region not in w.regions:
                 continue
             score = len(tokens & w.tokens) - 0.3 * rank
-            if best is None or score > best[0]:
-                best = (score, p, w.sentence, w.days)
+            # region unknown: of equally fitting windows take the longest (never accuse on a guess)
+            if best is None or (score, w.days) > (best[0], best[1]):
+                best = (score, w.days, p, w.sentence)
     if best is None:
         return None
     ex.kb_decided = True
-    _, passage, sentence, days = best
+    _, days, passage, sentence = best
     return (passage, sentence, days) if ex.elapsed > days else None
 
 
 def _item_violation(ex: Exchange, passages: list[PolicyPassage]) -> tuple[PolicyPassage, str, str] | None:
-    q_tokens = {stem(t) for t in content_tokens(ex.question)}
+    q_tokens = item_tokens(ex.question)
     for p in passages:
         for rule in p.prohibitions:
             if rule.unless_quality and ex.quality_claim:

@@ -112,7 +112,7 @@ TOPICS: tuple[Topic, ...] = (
          "en": lambda r: f"You can return items without giving a reason within {WINDOW[r]} days after "
                          "delivery, as long as they are unused, complete and in the original packaging."},
         deviant={"zh": _t("签收后15天内都可以无理由退货的，放心。"),
-                 "en": _t("You have 30 days after delivery to return anything without a reason.")},
+                 "en": _t("You have 21 days after delivery to return anything without a reason.")},
         deviants=("a06", "a16"),
     ),
     Topic(
@@ -421,21 +421,28 @@ _SOOTHE_ONLY = {
            "Oh no, I'm very sorry about this! Please rest assured we care about your experience.",
            "I totally understand your frustration and I'm sincerely sorry. Thank you for bearing with us."],
 }
+# the resolution that fits each complaint above, in the same order
 _SOOTHE_RESOLVE = {
     "zh": ["非常抱歉让您久等了。仓库收到退货后3个工作日内退款，我帮您提交了加急，请在 我的订单 里留意进度。",
+           "理解您的着急，我已经为您转接人工专员，他会在24小时内联系您。",
            "真的很抱歉给您带来不便。质量问题在签收后30天内可以退换，运费由我们承担，请在 我的订单 → 申请售后 提交。",
-           "理解您的着急，我已经为您转接人工专员，他会在24小时内联系您。"],
+           "非常抱歉，工单会在24小时内首次回复，我已经帮您把工单升级加急了。",
+           "真的很抱歉。质量问题在签收后30天内可以退款或换货，运费我们承担，请在 我的订单 → 申请售后 提交照片。"],
     "en": ["I'm sorry for the wait. Refunds are issued within 3 business days after the warehouse gets the "
            "return; I've flagged yours, please watch My Orders.",
+           "I understand your frustration. I've transferred you to a specialist who will contact you within "
+           "24 hours.",
            "I'm really sorry about that. Quality problems can be refunded or exchanged within 30 days of "
            "delivery and we pay the shipping: My Orders → Return/Refund.",
-           "I understand your frustration. I've transferred you to a specialist who will contact you within "
-           "24 hours."],
+           "I'm sorry about that. We send a first response within 24 hours and I've escalated your ticket.",
+           "I'm so sorry. Quality problems can be refunded or exchanged within 30 days of delivery and we pay "
+           "the shipping: My Orders → Return/Refund, photos help."],
 }
 
 
 def _scn_upset(b: _Builder, day: date, soothing_only: bool) -> tuple[str, str, bool]:
-    b.customer(_pick(b.rng, _UPSET[b.lang]))
+    which = b.rng.randrange(len(_UPSET[b.lang]))
+    b.customer(_UPSET[b.lang][which])
     if soothing_only:
         t1 = b.agent(_pick(b.rng, _SOOTHE_ONLY[b.lang]))
         turns = [t1]
@@ -444,7 +451,7 @@ def _scn_upset(b: _Builder, day: date, soothing_only: bool) -> tuple[str, str, b
             turns.append(b.agent(_pick(b.rng, _SOOTHE_ONLY[b.lang])))
         b.plant(FindingKind.SOOTHING_ONLY, *turns)
         return "complaint", "soothing-only", False
-    b.agent(_pick(b.rng, _SOOTHE_RESOLVE[b.lang]))
+    b.agent(_SOOTHE_RESOLVE[b.lang][which])
     return "complaint", "soothe-and-resolve", True
 
 

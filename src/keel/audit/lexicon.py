@@ -37,8 +37,8 @@ GRANT = TermMatcher(
     "退差价, 差价给您".split(", ")
 )
 REFUSAL = TermMatcher(
-    "sorry, can't, cannot, can not, not, unfortunately, unable, outside, no longer, only if, "
-    "抱歉, 不支持, 无法, 不能, 不可以, 不参加, 不参与, 超过期限, 已经超过, 只能, 不适用".split(", ")
+    "can't, cannot, can not, not, unfortunately, unable, outside, no longer, only if, "
+    "不支持, 无法, 不能, 不可以, 不参加, 不参与, 超过期限, 已经超过, 只能, 不适用".split(", ")
 )
 # an agent says out loud that it goes beyond the rules
 EXCEPTION_MARK = TermMatcher(
@@ -82,7 +82,7 @@ _STATUS_EN = (
     r"flagged|frozen|restricted|blocked|on hold|signed for|waiting for|out for delivery|stuck"
 )
 STATUS_EN = re.compile(
-    r"\b(?:your|this|the|that)\s+(?:order|parcel|package|ticket|account|refund|return|payment|delivery|"
+    r"\b(?:your|this|that)\s+(?:order|parcel|package|ticket|account|refund|return|payment|delivery|"
     r"shipment)\b[^.?!;]{0,40}?\b(?:has been|have been|was|were|is|are|got|is now|is currently)\s+"
     rf"(?:\w+\s+){{0,2}}?(?:{_STATUS_EN})\b",
     re.IGNORECASE,
@@ -110,6 +110,19 @@ def stem(token: str) -> str:
             token = token[: -len(suffix)]
             break
     return token[:-1] if token.endswith("e") and len(token) > 4 else token
+
+
+_ITEM_STOP = frozenset("的 已 或 和 等 如 及 了 与 其 该 此 被 在 是 有 无 不".split())
+
+
+def item_tokens(text: str) -> set[str]:
+    """Like :func:`content_tokens` but single CJK characters are kept (礼品卡 → 礼品, 卡)."""
+    out = set()
+    for tok in tokenize(text):
+        if tok.isdigit() or tok in _ITEM_STOP:
+            continue
+        out.add(stem(tok))
+    return out - GENERIC
 
 
 def content_tokens(text: str) -> set[str]:

@@ -24,6 +24,7 @@ from keel.audit.lexicon import (
     QUALITY_RULE,
     REGION_NAMES,
     content_tokens,
+    item_tokens,
 )
 from keel.db import Database
 from keel.embed import EmbeddingCache
@@ -208,7 +209,7 @@ def _items(segment: str) -> tuple[frozenset[str], ...]:
     items = []
     for part in _ITEM_SPLIT.split(segment):
         part = _CUT.split(part)[0]
-        toks = frozenset(content_tokens(part))
+        toks = frozenset(item_tokens(part))
         if 1 <= len(toks) <= 3:
             items.append(toks)
     return tuple(items)
@@ -219,7 +220,7 @@ _EXCLUDED = re.compile(
     r"are not included|is not included|not returnable)\b|不支持|不参与|不参加|不适用|不可退|不予",
     re.IGNORECASE,
 )
-_REGION_TOKENS = frozenset(t for names in REGION_NAMES.values() for n in names for t in content_tokens(n))
+_REGION_TOKENS = frozenset(t for names in REGION_NAMES.values() for n in names for t in item_tokens(n)) | {"订单", "order"}
 
 
 def _negation(text: str) -> re.Match[str] | None:

@@ -51,7 +51,7 @@ class AuditConfig(BaseModel):
     column_map: dict[str, str] = Field(default_factory=dict, description="CSV column → dialog field")
     batch_size: int = Field(256, ge=1, le=10_000, description="dialogs per clustering/embedding batch")
     minhash_threshold: float = Field(0.6, gt=0, le=1, description="Jaccard from which two questions match")
-    embed_threshold: float = Field(0.92, gt=0, le=1, description="e5 cosine from which two questions match")
+    embed_threshold: float = Field(0.94, gt=0, le=1, description="e5 cosine from which two questions match")
     max_embeddings: int = Field(3000, ge=0, description="questions embedded at most; past it MinHash only")
     max_clusters: int = Field(50_000, ge=1, description="question clusters kept at most")
     dispute_min_count: int = Field(3, ge=1, description="dialogs a value needs to count in a dispute")
@@ -149,13 +149,16 @@ class _Analysis:
             if x.flagged or dialog_level or not x.substantive:
                 continue
             grounded = grounded or self._grounded(x, region, ranked)
-            if x.cluster >= 0 and (x.values or (x.stance and not x.kb_decided)):
-                stance = x.stance if not x.kb_decided else None
+            # a case a KB rule decided (window, exclusion, limit) is judged on its own, not compared
+            if x.cluster >= 0 and not x.kb_decided and (x.values or x.stance):
                 turn = x.agent_turns[0]
-                self.stats.observe(x.cluster, region, x.values, stance,
+                self.stats.observe(x.cluster, region, x.values, x.stance,
                                    Example(d.dialog_id, turn, x.agent, x.answer[:220]))
-                entries.append({"c": x.cluster, "r": region, "v": sorted(x.values), "s": stance,
-                                "t": list(x.agent_turns)})
+                near = set()
+                for i, _ in self.book.by_tokens(content_tokens(x.question), region, k=2):
+                    near |= {v for _, v in self.book.passages[i].values}
+                entries.append({"c": x.cluster, "r": region, "v": sorted(x.values), "s": x.stance,
+                                "t": list(x.agent_turns), "n": sorted(near & {v for _, v in x.values})})
         return {"d": d.to_json(), "line": d.line_no, "f": [f.to_json() for f in findings], "g": grounded,
                 "x": entries}
 
@@ -169,7 +172,7 @@ class _Analysis:
 
 def _consistency_findings(record: dict[str, Any], decisions: dict[tuple[int, str | None, str], Decision]
                           ) -> list[Finding]:
-    from keel.audit.consistency import STANCE, value_key
+    from keel.audit.consistency import ANY_REGION, STANCE, value_key
 
     out: list[Finding] = []
     did = record["d"]["id"]
@@ -178,9 +181,11 @@ def _consistency_findings(record: dict[str, Any], decisions: dict[tuple[int, str
         if e["s"]:
             pairs.append((STANCE, e["s"]))
         for key, value in pairs:
-            dec = decisions.get((e["c"], e["r"], key))
+            dec = decisions.get((e["c"], e["r"], key)) or decisions.get((e["c"], ANY_REGION, key))
             if dec is None or value not in dec.flagged:
                 continue
+            if dec.kind == "inconsistent" and value in e.get("n", ()):
+                continue  # a passage that fits this very question states the value
             if dec.kind == "inconsistent":
                 others = ", ".join(f"{v} ×{n}" for v, n in dec.counts.items() if v != value)
                 out.append(Finding(

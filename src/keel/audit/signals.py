@@ -20,6 +20,7 @@ from keel.audit.lexicon import (
     TICKET_ID,
     TIME_LIMITED,
 )
+from keel.audit.lexicon import content_tokens
 from keel.audit.policy import PolicyBook
 from keel.audit.schema import Dialog, Finding, FindingKind, Speaker
 from keel.text import TermMatcher, normalize
@@ -33,11 +34,20 @@ def _snip(text: str, limit: int = 160) -> str:
 
 
 # ---------------------------------------------------------------- soothing only
+_CLAUSE = re.compile(r"[,.!?;:，。！？；：～~]")
+
+
 def resolves(answer: str) -> bool:
-    """Does the reply carry resolution content: a value, a path, an action, a next step?"""
+    """Does the reply carry resolution content: a value, a path, an action, a next step, or any
+    clause of substance that is not empathy?"""
     norm = normalize(answer)
-    return bool(facts.values(answer) or _ARROW.search(answer) or RESOLUTION.find(norm)
-                or ORDER_ID.search(answer) or "?" in answer or "？" in answer)
+    if (facts.values(answer) or _ARROW.search(answer) or RESOLUTION.find(norm)
+            or ORDER_ID.search(answer) or "?" in answer or "？" in answer):
+        return True
+    for clause in _CLAUSE.split(norm):
+        if clause.strip() and EMPATHY.find(clause) is None and len(content_tokens(clause)) >= 3:
+            return True
+    return False
 
 
 def soothing_only(dialog: Dialog, ex: Exchange) -> Finding | None:
