@@ -160,9 +160,15 @@ class TermMatcher:
         latin = [t for t in self.terms if not _CJK.search(t)]
         parts = []
         for term in sorted(latin, key=len, reverse=True):
-            prefix = term.endswith("*")
-            body = re.escape(term.rstrip("*"))
-            parts.append(rf"(?<![a-z0-9]){body}" + (r"[a-z0-9]*" if prefix else r"(?![a-z0-9])"))
+            prefix = term.endswith("*") and not term.endswith("**")
+            core = term[:-1] if prefix else term
+            body = re.escape(core)
+            head = r"(?<![a-z0-9])" if core[:1].isalnum() else ""
+            if prefix:
+                tail = r"[a-z0-9]*"
+            else:
+                tail = r"(?![a-z0-9])" if core[-1:].isalnum() else ""
+            parts.append(head + body + tail)
         self._latin = re.compile("|".join(parts)) if parts else None
 
     def __bool__(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +54,16 @@ def friendly(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("interrupted; everything already stored is kept")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: one line, the traceback only on request
+            if os.environ.get("KEEL_DEBUG"):
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/] {exc.__class__.__name__}: {exc} (set KEEL_DEBUG=1 for the traceback)",
+                highlight=False,
+            )
+            raise typer.Exit(70) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -231,3 +231,25 @@ def diff(db: Database, old: int, new: int, tenant: str = "default") -> KBDiff:
 def delete_tenant(db: Database, tenant: str) -> None:  # used by tests and tenant removal
     with db.engine.begin() as conn:
         conn.execute(delete(kb_head).where(kb_head.c.tenant == tenant))
+
+
+def copy_versions(src: Database, dst: Database, versions: Iterable[int], head: int, tenant: str = "default") -> None:
+    """Copy KB versions (same numbers, same documents) into another database; *head* goes in force there.
+
+    Evaluations run on their own database so their conversations and handoffs never reach the
+    live queue, yet retrieve from exactly the pinned versions.
+    """
+    wanted = sorted(set(versions) | {head})
+    with src.engine.connect() as s:
+        rows = {v: s.execute(select(kb_versions).where(kb_versions.c.version == v)).first() for v in wanted}
+        missing = [v for v, r in rows.items() if r is None]
+        if missing:
+            raise NotFound(f"KB version(s) {missing} do not exist")
+        docs = {v: s.execute(select(kb_documents).where(kb_documents.c.version == v)).all() for v in wanted}
+    with dst.engine.begin() as d:
+        for v in wanted:
+            if d.scalar(select(kb_versions.c.version).where(kb_versions.c.version == v)) is not None:
+                continue
+            d.execute(insert(kb_versions).values(**dict(rows[v]._mapping)))  # type: ignore[union-attr]
+            d.execute(insert(kb_documents), [dict(r._mapping) for r in docs[v]])
+        _set_head(d, tenant, head)

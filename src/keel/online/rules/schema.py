@@ -105,6 +105,7 @@ class RuleFile(_Strict):
     version: int = 1
     embedding_threshold: float = Field(0.92, ge=0.0, le=1.0)
     topics: dict[str, Terms] = Field(default_factory=dict, description="named term lists used by policies")
+    order_id_pattern: str | None = Field(None, description="regex of the business's order ids (state checks)")
     templates: dict[str, dict[Lang, str]] = Field(default_factory=dict)
     rules: tuple[RuleSpec, ...]
 
@@ -139,6 +140,7 @@ class RuleSet:
     source: str
     content_hash: str
     uses_embeddings: bool = field(default=False)
+    order_id: re.Pattern[str] | None = None
 
     def template(self, name: str, lang: Lang, **values: Any) -> str:
         texts = self.templates.get(name)
@@ -227,4 +229,5 @@ def load_rules(path: Path, embedder: Embedder | None) -> RuleSet:
         source=str(path),
         content_hash=hashlib.sha256(raw).hexdigest(),
         uses_embeddings=uses_embeddings,
+        order_id=re.compile(spec.order_id_pattern) if spec.order_id_pattern else None,
     )

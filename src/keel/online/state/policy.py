@@ -118,6 +118,17 @@ def _evidence(user: UserState, today: date) -> str:
     return " ".join(vals)
 
 
+def _foreign_order(user: UserState | None, normalized_text: str, ruleset: RuleSet) -> str | None:
+    """An order id in the message that the customer does not own, asked about with personal fields."""
+    if ruleset.order_id is None or not ruleset.topic_hit("personal_fields", normalized_text):
+        return None
+    own = {o.order_id.casefold() for o in user.orders} if user else set()
+    for m in ruleset.order_id.finditer(normalized_text):
+        if m.group(0).casefold() not in own:
+            return m.group(0).upper()
+    return None
+
+
 def assess_state(
     user: UserState | None,
     normalized_text: str,
@@ -128,6 +139,12 @@ def assess_state(
 ) -> StateSignal:
     """State-driven handoffs (many complaints, high risk on money topics) and facts for the prompt."""
     state_query = ruleset.topic_hit("state_query", normalized_text) is not None
+    foreign = _foreign_order(user, normalized_text, ruleset)
+    if foreign:
+        return StateSignal(
+            known_user=user is not None, action=Action.REFUSE, state_query=state_query, keys=("orders",),
+            reason=f"asks for personal data on order {foreign}, which is not this customer's",
+        )
     if user is None:
         return StateSignal(known_user=False, state_query=state_query)
     keys = ["region", "member", "orders", "tickets"]

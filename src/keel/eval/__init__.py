@@ -1,0 +1,1 @@
+"""Behaviour evaluation: a fixed bilingual suite, runs with manifests, metrics with intervals, compare, gate."""

@@ -1,0 +1,252 @@
+"""Run the suite through the full pipeline or the bare model; resumable, with a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from keel import __version__
+from keel.config import KeelConfig
+from keel.db import open_database
+from keel.domain import ChatMessage, Frozen, Lang, Modifier
+from keel.errors import InvalidInput, KeelError
+from keel.eval.cases import EvalCase, Suite, load_suite
+from keel.eval.metrics import compute_metrics
+from keel.eval.score import Outcome
+from keel.judge import judge_reply
+from keel.online import conversations as convs
+from keel.online.kb import store
+from keel.online.model.base import GenerationRequest, ModelBackend
+from keel.online.model.registry import build_backend
+from keel.online.pipeline import MessageRequest, handle_message
+from keel.online.prompt import bare_messages
+from keel.online.runtime import Runtime, open_runtime
+
+RESULTS = "results.jsonl"
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+
+
+class EvalRunConfig(Frozen):
+    """What one evaluation run is: recorded in its manifest so it can be reproduced."""
+
+    suite: Path = Field(Path("evals/suite"), description="suite folder")
+    model: str = Field("local", description="model spec, as for `--model`")
+    kb_version: int | None = Field(None, description="KB version for cases without a pin; None = in force")
+    samples: int = Field(1, ge=1, le=20, description="k samples per case (pass^k, sample consistency)")
+    bare: bool = Field(False, description="the bare model (no rules, retrieval, state, decision, guard)")
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="None: 0 for k=1, 0.7 for k>1")
+    seed: int = 0
+    today: date | None = Field(None, description="the date the suite assumes (from the suite's _suite.yaml)")
+    categories: tuple[str, ...] = ()
+    limit: int | None = Field(None, ge=1)
+
+    @property
+    def mode(self) -> str:
+        return "bare" if self.bare else "pipeline"
+
+    @property
+    def effective_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.7 if self.samples > 1 else 0.0
+
+
+class RunSummary(Frozen):
+    run_dir: Path
+    done: int
+    total: int
+    skipped: int  # already present (resumed)
+    errors: int
+    seconds: float
+    model_seconds: float
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
+
+def new_run_dir(cfg: KeelConfig, rc: EvalRunConfig) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return cfg.runs_dir / f"{stamp}-{_slug(rc.model)}-{rc.mode}"
+
+
+def _suite_today(suite_dir: Path) -> date | None:
+    meta = suite_dir / "_suite.yaml"
+    if meta.exists():
+        import yaml
+
+        data = yaml.safe_load(meta.read_text(encoding="utf-8")) or {}
+        if data.get("today"):
+            return date.fromisoformat(str(data["today"]))
+    return None
+
+
+def _read_results(path: Path) -> dict[tuple[str, int], Outcome]:
+    done: dict[tuple[str, int], Outcome] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                try:
+                    o = Outcome.model_validate_json(line)
+                except ValueError:
+                    continue  # a line cut by a crash; that sample is simply run again
+                done[(o.case_id, o.sample)] = o
+    return done
+
+
+def load_outcomes(run_dir: Path) -> list[Outcome]:
+    return sorted(_read_results(run_dir / RESULTS).values(), key=lambda o: (o.case_id, o.sample))
+
+
+def load_manifest(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / MANIFEST
+    if not path.exists():
+        raise InvalidInput(f"not an eval run folder (no {MANIFEST}): {run_dir}")
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def _manifest(cfg: KeelConfig, rc: EvalRunConfig, suite: Suite, backend: ModelBackend, kb: dict[str, Any],
+              rt: Runtime | None) -> dict[str, Any]:
+    return {
+        "keel_version": __version__,
+        "created": datetime.now(UTC).isoformat(),
+        "status": "running",
+        "mode": rc.mode,
+        "run": json.loads(rc.model_dump_json()),
+        "suite": {"path": suite.path, "hash": suite.content_hash, "cases": len(suite.cases)},
+        "model": {"name": backend.name, "fingerprint": backend.fingerprint},
+        "kb": kb,
+        "rules_hash": rt.rules.content_hash if rt else None,
+        "config": {
+            "generation": cfg.generation.model_dump(mode="json"),
+            "retrieval": cfg.retrieval.model_dump(mode="json"),
+            "decision": cfg.decision.model_dump(mode="json"),
+            "today": (rc.today.isoformat() if rc.today else None),
+        },
+    }
+
+
+def _same_run(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    for key, label in (("suite", "suite"), ("model", "model"), ("mode", "mode")):
+        a, b = old.get(key), new.get(key)
+        if key == "suite":
+            a, b = (a or {}).get("hash"), (b or {}).get("hash")
+        if a != b:
+            return f"the {label} differs from the run being resumed"
+    return None
+
+
+def _history(case: EvalCase) -> tuple[ChatMessage, ...]:
+    return tuple(ChatMessage(role=t.role, content=t.content) for t in case.history)
+
+
+def _bare_outcome(backend: ModelBackend, cfg: KeelConfig, rc: EvalRunConfig, case: EvalCase, sample: int) -> Outcome:
+    lang = case.lang
+    messages = bare_messages(brand=cfg.brand_zh if lang is Lang.ZH else cfg.brand_en, lang=lang,
+                             history=_history(case), message=case.message)
+    started = time.perf_counter()
+    gen = backend.generate(GenerationRequest(
+        messages=messages, max_new_tokens=cfg.generation.max_new_tokens, temperature=rc.effective_temperature,
+        top_p=cfg.generation.top_p, seed=rc.seed + sample, timeout_s=cfg.generation.timeout_s,
+    ))
+    judged = judge_reply(gen.text, case.message, lang)
+    return Outcome(case_id=case.id, sample=sample, action=judged.action, soothe=judged.soothe, reply=gen.text.strip(),
+                   reason="bare", judged=True, latency_ms=(time.perf_counter() - started) * 1000,
+                   model_ms=gen.latency_ms)
+
+
+def _pipeline_outcome(rt: Runtime, rc: EvalRunConfig, case: EvalCase, sample: int) -> Outcome:
+    conv_id = f"{case.id}.s{sample}"
+    rt.cfg = rt.cfg.model_copy(update={"generation": rt.cfg.generation.model_copy(
+        update={"seed": rc.seed + sample, "temperature": rc.effective_temperature})})
+    if case.history:
+        with rt.db.engine.begin() as conn:
+            convs.ensure_conversation(conn, conv_id, case.user, rt.tenant, case.lang.value)
+            for turn in case.history:
+                convs.append_message(conn, conv_id, turn.role, turn.content)
+    r = handle_message(rt, MessageRequest(conversation_id=conv_id, text=case.message, user_id=case.user,
+                                          kb_version=case.kb_version or rc.kb_version))
+    return Outcome(
+        case_id=case.id, sample=sample, action=r.decision.action, soothe=Modifier.SOOTHE in r.decision.modifiers,
+        reply=r.reply or "", reason=r.decision.reason.value, rule_hits=tuple(h.rule_id for h in r.rule_hits),
+        kb_version=r.kb_version, passage_ids=r.passage_ids, latency_ms=r.latency_ms, model_ms=r.stage_ms.get("model", 0.0),
+    )
+
+
+def run_eval(
+    cfg: KeelConfig,
+    rc: EvalRunConfig,
+    run_dir: Path | None = None,
+    *,
+    backend: ModelBackend | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunSummary:
+    """Run (or resume) an evaluation into *run_dir*; metrics are written when every sample is in."""
+    suite = load_suite(rc.suite, rc.categories, rc.limit)
+    rc = rc.model_copy(update={"today": rc.today or _suite_today(rc.suite) or cfg.today})
+    run_dir = run_dir or new_run_dir(cfg, rc)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    backend = backend or build_backend(cfg, rc.model)
+
+    rt: Runtime | None = None
+    kb: dict[str, Any] = {}
+    if not rc.bare:
+        main_db = open_database(cfg.db_url)
+        head = store.resolve_version(main_db, rc.kb_version)
+        pins = {c.kb_version for c in suite.cases if c.kb_version} | {head}
+        run_db = open_database(f"sqlite:///{run_dir / 'run.sqlite'}")
+        store.copy_versions(main_db, run_db, pins, head)
+        kb = {"default_version": head,
+              "versions": {str(v.version): v.content_hash for v in store.list_versions(run_db) if v.version in pins}}
+        rc = rc.model_copy(update={"kb_version": head})
+        run_cfg = cfg.with_overrides(today=rc.today, kb_version=head)
+        rt = open_runtime(run_cfg, model=backend, db=run_db)
+
+    manifest = _manifest(cfg, rc, suite, backend, kb, rt)
+    path = run_dir / MANIFEST
+    if path.exists():
+        problem = _same_run(json.loads(path.read_text()), manifest)
+        if problem:
+            raise InvalidInput(f"cannot resume {run_dir}: {problem}; start a new run folder")
+        manifest["created"] = json.loads(path.read_text()).get("created", manifest["created"])
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+
+    results = run_dir / RESULTS
+    done = _read_results(results)
+    todo = [(c, s) for c in suite.cases for s in range(rc.samples) if (c.id, s) not in done]
+    started = time.perf_counter()
+    model_s = 0.0
+    errors = 0
+    with results.open("a", encoding="utf-8") as out:
+        for i, (case, sample) in enumerate(todo, 1):
+            try:
+                outcome = (_bare_outcome(backend, cfg, rc, case, sample) if rt is None
+                           else _pipeline_outcome(rt, rc, case, sample))
+            except KeelError as exc:
+                errors += 1
+                outcome = Outcome(case_id=case.id, sample=sample, action=None, error=exc.message)
+            model_s += outcome.model_ms / 1000
+            out.write(outcome.model_dump_json() + "\n")
+            out.flush()
+            if progress:
+                progress(i, len(todo))
+    all_outcomes = load_outcomes(run_dir)
+    if len({(o.case_id, o.sample) for o in all_outcomes}) >= len(suite.cases) * rc.samples:
+        metrics = compute_metrics(suite, all_outcomes)
+        (run_dir / METRICS).write_text(metrics.model_dump_json(indent=2))
+        manifest["status"] = "complete"
+        manifest["finished"] = datetime.now(UTC).isoformat()
+        manifest["results_sha256"] = hashlib.sha256(results.read_bytes()).hexdigest()
+        path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    return RunSummary(run_dir=run_dir, done=len(todo), total=len(suite.cases) * rc.samples,
+                      skipped=len(done), errors=errors, seconds=time.perf_counter() - started, model_seconds=model_s)
+
