@@ -8,6 +8,7 @@ reply and a KB passage can be compared value by value.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _EN_WORD = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -137,6 +138,7 @@ def percents(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def values(text: str) -> frozenset[tuple[str, str]]:
     """Every stated value as (dimension, value): ``dur``, ``amt``, ``pct``."""
     found = {("dur", v) for v in durations(text)}

@@ -7,6 +7,7 @@ from the pinned KB (``policy.py``).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from keel.text import TermMatcher, tokenize
 
@@ -115,21 +116,23 @@ def stem(token: str) -> str:
 _ITEM_STOP = frozenset("的 已 或 和 等 如 及 了 与 其 该 此 被 在 是 有 无 不".split())
 
 
-def item_tokens(text: str) -> set[str]:
+@lru_cache(maxsize=1 << 16)
+def item_tokens(text: str) -> frozenset[str]:
     """Like :func:`content_tokens` but single CJK characters are kept (礼品卡 → 礼品, 卡)."""
     out = set()
     for tok in tokenize(text):
         if tok.isdigit() or tok in _ITEM_STOP:
             continue
         out.add(stem(tok))
-    return out - GENERIC
+    return frozenset(out - GENERIC)
 
 
-def content_tokens(text: str) -> set[str]:
-    """Stemmed content words: no numbers, no single CJK characters, no generic nouns."""
+@lru_cache(maxsize=1 << 16)
+def content_tokens(text: str) -> frozenset[str]:
+    """Stemmed content words: no numbers, no single CJK characters, no generic nouns (cached)."""
     out = set()
     for tok in tokenize(text):
         if tok.isdigit() or _SINGLE_CJK.match(tok) or tok in GENERIC:
             continue
         out.add(stem(tok))
-    return out - GENERIC
+    return frozenset(out - GENERIC)

@@ -92,6 +92,8 @@ class PolicyBook:
     volatile_terms: tuple[str, ...]  # promotion names and codes
     volatile_values: frozenset[tuple[str, str]]  # values of promotions and of facts changed in this version
     region_masks: dict[str | None, np.ndarray] = field(default_factory=dict)
+    _lexical_cache: dict[tuple[frozenset[str], str | None, int], list[tuple[int, float]]] = field(
+        default_factory=dict)
 
     def mask(self, region: str | None) -> np.ndarray:
         if region not in self.region_masks:
@@ -106,8 +108,18 @@ class PolicyBook:
         return [(int(i), float(sims[i])) for i in order if sims[i] > -1.0]
 
     def by_tokens(self, tokens: Iterable[str], region: str | None, k: int = 4) -> list[tuple[int, float]]:
-        """Passages for the region ranked by idf-weighted shared content words."""
-        toks = set(tokens)
+        """Passages for the region ranked by idf-weighted shared content words (cached)."""
+        toks = frozenset(tokens)
+        key = (toks, region, k)
+        hit = self._lexical_cache.get(key)
+        if hit is None:
+            hit = self._by_tokens(toks, region, k)
+            if len(self._lexical_cache) >= 1 << 15:
+                self._lexical_cache.clear()
+            self._lexical_cache[key] = hit
+        return hit
+
+    def _by_tokens(self, toks: frozenset[str], region: str | None, k: int) -> list[tuple[int, float]]:
         mask = self.mask(region)
         scored = []
         for i, p in enumerate(self.passages):

@@ -140,7 +140,9 @@ class _Analysis:
         entries: list[dict[str, Any]] = []
         for x in exs:
             ranked = self.passages.get(x.cluster, region)
-            exc = hidden_exception(d, x, region, self.book, ranked)
+            exc = None
+            if x.grant or x.stance or x.values:  # only these need the KB rules
+                exc = hidden_exception(d, x, region, self.book, ranked)
             soothe = soothing_only(d, x)
             for f in (exc, soothe):
                 if f is not None:

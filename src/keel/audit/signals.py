@@ -116,11 +116,22 @@ def state_dependent(dialog: Dialog, agent_turns: set[int]) -> Finding | None:
 class VolatileDetector:
     """Promotions, codes and changed facts from the KB; dates and time-limited wording from language."""
 
-    def __init__(self, book: PolicyBook) -> None:
+    def __init__(self, book: PolicyBook, cache_size: int = 1 << 15) -> None:
         self.terms = TermMatcher(list(book.volatile_terms))
         self.values = book.volatile_values
+        self._cache: dict[str, list[str]] = {}
+        self._cache_size = cache_size
 
     def hits(self, text: str) -> list[str]:
+        found = self._cache.get(text)
+        if found is None:
+            found = self._hits(text)
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+            self._cache[text] = found
+        return found
+
+    def _hits(self, text: str) -> list[str]:
         out: list[str] = []
         for sentence in _SENTENCE.split(text):
             if not sentence or _status_sentence(sentence):
