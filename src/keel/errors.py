@@ -53,6 +53,12 @@ class Unauthorized(UserError):
     http_status = 401
 
 
+class Forbidden(UserError):
+    """Known credentials, but not allowed to do this (a role without the permission, an expired form)."""
+
+    http_status = 403
+
+
 class RuntimeFailure(KeelError):
     """Something Keel depends on failed while running (model backend, database, network)."""
 

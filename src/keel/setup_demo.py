@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from keel.config import DEMO_DIR, KeelConfig
-from keel.db import open_database
+from keel.console.auth import AgentRole, add_agent, list_agents
+from keel.db import Database, open_database
 from keel.domain import Frozen
 from keel.online.kb import store
 from keel.online.model.packaged import ensure_packaged_model
@@ -17,6 +18,25 @@ class DemoReport(Frozen):
     current_version: int
     published: bool
     model_dir: str | None
+    demo_agents: tuple[str, ...] = ()
+
+
+#: demo-only console accounts, created when there is no account at all
+DEMO_AGENTS: tuple[tuple[str, AgentRole, str], ...] = (
+    ("agent", AgentRole.AGENT, "agent123"),
+    ("owner", AgentRole.KNOWLEDGE_OWNER, "owner123"),
+    ("admin", AgentRole.ADMIN, "admin123"),
+)
+
+
+def ensure_demo_agents(db: Database, log: Callable[[str], None] = print) -> tuple[str, ...]:
+    """Create the demo accounts into an empty account table; print their passwords once."""
+    if list_agents(db):
+        return ()
+    for name, role, password in DEMO_AGENTS:
+        add_agent(db, name, role, password)
+        log(f"console account {name} / {password} ({role.value}) — demo only; change it with `keel agents passwd`")
+    return tuple(name for name, _, _ in DEMO_AGENTS)
 
 
 def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[str], None] = print) -> DemoReport:
@@ -32,6 +52,7 @@ def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[st
         log(f"published KB version {v2.version} (overlay: cn shipping threshold changed)")
         published = True
     build_state_provider(cfg.state, cfg.home, DEMO_DIR / "users.json")
+    demo_agents = ensure_demo_agents(db, log)
     model_dir = None
     if prepare_model:
         model_dir = str(ensure_packaged_model(cfg.model_cache, log=log))
@@ -41,4 +62,5 @@ def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[st
         current_version=store.current_version(db) or 0,
         published=published,
         model_dir=model_dir,
+        demo_agents=demo_agents,
     )

@@ -1,4 +1,4 @@
-"""Hook where the web console is mounted (a no-op until the console exists)."""
+"""Hook where the web console is mounted (``/console``; ``/`` redirects there)."""
 
 from __future__ import annotations
 
@@ -8,4 +8,6 @@ from keel.config import KeelConfig
 
 
 def mount_console(app: FastAPI, cfg: KeelConfig) -> None:
-    return None
+    from keel.console.routes import mount
+
+    mount(app, cfg)

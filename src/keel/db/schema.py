@@ -1,4 +1,4 @@
-"""Tables of Keel's own database (conversations, handoffs, traces, KB versions)."""
+"""Tables of Keel's own database (conversations, handoffs, traces, KB versions, console agents)."""
 
 from __future__ import annotations
 
@@ -110,4 +110,18 @@ kb_head = Table(
     Column("tenant", String(64), primary_key=True),
     Column("version", Integer, ForeignKey("kb_versions.version"), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# human agents of the web console: local accounts, scrypt-hashed passwords (see keel.console.auth)
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False, default="default"),
+    Column("name", String(64), nullable=False),
+    Column("role", String(32), nullable=False),  # agent | knowledge_owner | reviewer | admin
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant", "name", name="uq_agent_name"),
 )

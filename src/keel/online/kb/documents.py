@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -74,65 +74,79 @@ class KBDocument(Frozen):
         return region is None or ALL_REGIONS in self.regions or region in self.regions
 
 
-def _parse_markdown(path: Path, text: str) -> list[dict[str, Any]]:
+DOC_SUFFIXES = frozenset({".md", ".markdown", ".yaml", ".yml"})
+
+
+def _parse_markdown(name: str, text: str) -> list[dict[str, Any]]:
     m = _FRONT_MATTER.match(text)
     if not m:
-        raise InvalidInput(f"{path}: a Markdown document must start with '---' front matter")
+        raise InvalidInput(f"{name}: a Markdown document must start with '---' front matter")
     meta = yaml.safe_load(m.group(1)) or {}
     if not isinstance(meta, dict):
-        raise InvalidInput(f"{path}: the front matter must be a mapping")
+        raise InvalidInput(f"{name}: the front matter must be a mapping")
     meta.setdefault("body", m.group(2).strip())
     return [meta]
 
 
-def _parse_yaml(path: Path, text: str) -> list[dict[str, Any]]:
+def _parse_yaml(name: str, text: str) -> list[dict[str, Any]]:
     data = yaml.safe_load(text)
     if isinstance(data, dict) and "documents" in data:
         data = data["documents"]
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
-        raise InvalidInput(f"{path}: expected a document mapping or a 'documents:' list")
+        raise InvalidInput(f"{name}: expected a document mapping or a 'documents:' list")
     return data
 
 
 def _files(folder: Path) -> Iterator[Path]:
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix.lower() in {".md", ".markdown", ".yaml", ".yml"}:
+        if path.is_file() and path.suffix.lower() in DOC_SUFFIXES:
             yield path
+
+
+def _parse_file(name: str, data: bytes) -> list[KBDocument]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{name}: not UTF-8 text") from None
+    suffix = Path(name).suffix.lower()
+    if suffix not in DOC_SUFFIXES:
+        raise InvalidInput(f"{name}: not a knowledge-base document (use .md with front matter, or .yaml)")
+    try:
+        raws = _parse_markdown(name, text) if suffix in {".md", ".markdown"} else _parse_yaml(name, text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{name}: invalid YAML: {exc}") from None
+    docs = []
+    for raw in raws:
+        raw.setdefault("topic", raw.get("id"))
+        try:
+            docs.append(KBDocument.model_validate(raw))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            doc = f" (document {raw.get('id')!r})" if len(raws) > 1 and raw.get("id") else ""
+            raise InvalidInput(f"{name}{doc}: field {where!r}: {err['msg']}") from None
+    return docs
+
+
+def parse_documents(files: Iterable[tuple[str, bytes]], source: str = "the upload") -> list[KBDocument]:
+    """Parse named in-memory files; any bad file fails the whole set, naming the file and the field."""
+    docs: list[KBDocument] = []
+    seen: dict[str, str] = {}
+    for name, data in files:
+        for doc in _parse_file(name, data):
+            if doc.doc_id in seen:
+                raise InvalidInput(f"{name}: duplicate document id {doc.doc_id!r} (also in {seen[doc.doc_id]})")
+            seen[doc.doc_id] = name
+            docs.append(doc)
+    if not docs:
+        raise InvalidInput(f"{source}: no documents (.md with front matter, or .yaml)")
+    return docs
 
 
 def load_folder(folder: Path) -> list[KBDocument]:
     """Parse every document under *folder*; any bad file fails the whole load (nothing written)."""
     if not folder.is_dir():
         raise InvalidInput(f"not a folder: {folder}")
-    docs: list[KBDocument] = []
-    seen: dict[str, Path] = {}
-    for path in _files(folder):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{path}: not UTF-8 text") from None
-        try:
-            raws = (
-                _parse_markdown(path, text)
-                if path.suffix.lower() in {".md", ".markdown"}
-                else (_parse_yaml(path, text))
-            )
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{path}: invalid YAML: {exc}") from None
-        for raw in raws:
-            raw.setdefault("topic", raw.get("id"))
-            try:
-                doc = KBDocument.model_validate(raw)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                raise InvalidInput(f"{path}: field {where!r}: {err['msg']}") from None
-            if doc.doc_id in seen:
-                raise InvalidInput(f"{path}: duplicate document id {doc.doc_id!r} (also in {seen[doc.doc_id]})")
-            seen[doc.doc_id] = path
-            docs.append(doc)
-    if not docs:
-        raise InvalidInput(f"{folder}: no documents (.md with front matter, or .yaml)")
-    return docs
+    return parse_documents(((str(path), path.read_bytes()) for path in _files(folder)), source=str(folder))
