@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from keel.cli import audit as audit_cmd
 from keel.cli import agents as agents_cmd
+from keel.cli import audit as audit_cmd
 from keel.cli import chat as chat_cmd
 from keel.cli import eval as eval_cmd
 from keel.cli import handoff as handoff_cmd
@@ -23,9 +23,9 @@ app = typer.Typer(
 )
 app.add_typer(kb_cmd.app, name="kb")
 app.add_typer(handoff_cmd.app, name="handoff")
-app.add_typer(agents_cmd.app, name="agents")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(agents_cmd.app, name="agents")
 model_app = typer.Typer(help="The local model cache.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 demo_app = typer.Typer(help="The embedded demo shop.", no_args_is_help=True)
