@@ -164,10 +164,7 @@ class ConsistencyStats:
         near: set[str] = set()
         pid = ptext = None
         if key != STANCE:
-            if region == ANY_REGION:
-                ranked = passages.get(cid, None)
-            else:
-                ranked = passages.get(cid, region)
+            ranked = passages.get(cid, None if region == ANY_REGION else region)
             kb, near, pid, ptext = self._kb_choice(key, st, book, ranked)
         supported = {v for v in st.counts if v in kb}
         if region != ANY_REGION and not supported:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from keel.audit.schema import FindingKind, Route
 from keel.domain import Frozen
@@ -31,7 +32,7 @@ class Score(Frozen):
     spurious: dict[str, tuple[str, ...]]  # kind → a few dialog ids found but not planted
 
 
-def _read_jsonl(path: Path) -> list[dict[str, object]]:
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise InvalidInput(f"{path}: no such file")
     with path.open(encoding="utf-8") as fd:
@@ -52,23 +53,23 @@ def score_run(run_dir: Path, labels_path: Path) -> Score:
                 routed[str(row["id"])] = route.value
     planted: dict[str, set[str]] = defaultdict(set)
     for did, label in labels.items():
-        for plant in label.get("findings", []):  # type: ignore[union-attr]
-            planted[str(plant["kind"])].add(did)  # type: ignore[index]
+        for plant in label.get("findings", []):
+            planted[str(plant["kind"])].add(did)
     kinds = []
     missed: dict[str, tuple[str, ...]] = {}
     spurious: dict[str, tuple[str, ...]] = {}
     for kind in FindingKind:
-        p, f = planted[kind.value], found[kind.value] & labels.keys()
-        tp = len(p & f)
-        kinds.append(KindScore(kind=kind.value, planted=len(p), found=len(f), true_positives=tp,
-                               precision=tp / len(f) if f else 1.0, recall=tp / len(p) if p else 1.0))
-        missed[kind.value] = tuple(sorted(p - f)[:10])
-        spurious[kind.value] = tuple(sorted(f - p)[:10])
+        want, got = planted[kind.value], found[kind.value] & labels.keys()
+        tp = len(want & got)
+        kinds.append(KindScore(kind=kind.value, planted=len(want), found=len(got), true_positives=tp,
+                               precision=tp / len(got) if got else 1.0, recall=tp / len(want) if want else 1.0))
+        missed[kind.value] = tuple(sorted(want - got)[:10])
+        spurious[kind.value] = tuple(sorted(got - want)[:10])
     confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     right = 0
     for did, label in labels.items():
-        expected, got = str(label["route"]), routed.get(did, "missing")
-        confusion[expected][got] += 1
-        right += expected == got
+        expected, routed_to = str(label["route"]), routed.get(did, "missing")
+        confusion[expected][routed_to] += 1
+        right += expected == routed_to
     return Score(dialogs=len(labels), kinds=tuple(kinds), route_accuracy=right / len(labels) if labels else 0.0,
                  route_confusion={k: dict(v) for k, v in confusion.items()}, missed=missed, spurious=spurious)

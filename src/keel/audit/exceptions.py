@@ -43,7 +43,7 @@ def candidate_passages(book: PolicyBook, ex: Exchange, region: str | None,
 
 
 def _window_violation(ex: Exchange, region: str | None, passages: list[PolicyPassage],
-                      tokens: set[str]) -> tuple[PolicyPassage, str, int] | None:
+                      tokens: frozenset[str]) -> tuple[PolicyPassage, str, int] | None:
     if ex.elapsed is None:
         return None
     best: tuple[float, int, PolicyPassage, str] | None = None
@@ -77,7 +77,7 @@ def _item_violation(ex: Exchange, passages: list[PolicyPassage]) -> tuple[Policy
     return None
 
 
-def _once_violation(ex: Exchange, passages: list[PolicyPassage], tokens: set[str]
+def _once_violation(ex: Exchange, passages: list[PolicyPassage], tokens: frozenset[str]
                     ) -> tuple[PolicyPassage, str] | None:
     if not REPEAT.find(normalize(ex.question)):
         return None

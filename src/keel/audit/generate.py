@@ -383,11 +383,8 @@ def _scn_topic(b: _Builder, day: date) -> tuple[str, str, bool]:
 
 
 def _pick_topic(b: _Builder) -> Topic:
-    for _ in range(20):
-        topic = _pick(b.rng, TOPICS)  # type: ignore[arg-type]
-        if b.region in topic.regions:
-            return topic  # type: ignore[return-value]
-    return TOPICS[0]
+    fitting = [t for t in TOPICS if b.region in t.regions]
+    return fitting[b.rng.randrange(len(fitting))]
 
 
 def _scn_gray(b: _Builder, day: date) -> tuple[str, str, bool]:
@@ -414,8 +411,10 @@ _UPSET = {
            "Nobody answers my ticket, what is going on?", "The kettle is leaking, I'm so annoyed."],
 }
 _SOOTHE_ONLY = {
-    "zh": ["非常抱歉给您带来不好的体验，我们非常理解您的心情。", "亲，真的很抱歉让您久等了，请您消消气，我们非常重视您的反馈。",
-           "实在不好意思，给您添麻烦了，请您放心，我们一直都在的。", "理解您的着急，真的非常抱歉，感谢您的耐心和理解。"],
+    "zh": ["非常抱歉给您带来不好的体验，我们非常理解您的心情。",
+           "亲，真的很抱歉让您久等了，请您消消气，我们非常重视您的反馈。",
+           "实在不好意思，给您添麻烦了，请您放心，我们一直都在的。",
+           "理解您的着急，真的非常抱歉，感谢您的耐心和理解。"],
     "en": ["I'm so sorry to hear that, I completely understand how frustrating this must be.",
            "I really apologize for the inconvenience, we truly value your patience and feedback.",
            "Oh no, I'm very sorry about this! Please rest assured we care about your experience.",
@@ -548,7 +547,8 @@ def _exception(b: _Builder, day: date, hidden: bool) -> tuple[str, str, bool]:
         yes_zh = ["这次给您特殊处理，破例帮您办理退货，请寄回吧。", "可以的，已经帮您提交了退货申请，寄回就行。"]
         yes_en = ["I'll make an exception this time and approve the return, please send it back.",
                   "No problem, I've opened the return for you, just send it back."]
-        no = (f"抱歉，无理由退货需要在签收后{WINDOW[r]}天内申请，已经超过期限了；如果有质量问题可以申请售后。" if zh else
+        no = (f"抱歉，无理由退货需要在签收后{WINDOW[r]}天内申请，已经超过期限了；"
+              "如果有质量问题可以申请售后。" if zh else
               f"Sorry, no-reason returns must be requested within {WINDOW[r]} days of delivery, so this one is "
               "outside the window; if there is a quality problem we can help with that.")
         topic = "return-window"
@@ -629,7 +629,8 @@ def _legit_grant(b: _Builder, day: date) -> tuple[str, str, bool]:
                  "Yes, you're within the no-reason return window; I've opened the return, just send it back.")
     elif case == 1:
         days = rng.randrange(3, 25)
-        b.customer(f"{pn}用了{days}天就坏了，能退吗？" if zh else f"The {pn} broke after {days} days, can I get a refund?")
+        b.customer(f"{pn}用了{days}天就坏了，能退吗？" if zh else
+                   f"The {pn} broke after {days} days, can I get a refund?")
         b.answer("质量问题在30天内可以退款，运费我们承担，已经帮您提交退款申请。" if zh else
                  "Yes, quality problems within 30 days of delivery can be refunded and we pay the shipping; "
                  "I've submitted the refund for you.")
@@ -685,7 +686,7 @@ def generate_dialog(rng: random.Random, index: int) -> tuple[dict[str, Any], Pla
     name = rng.choices(names, weights)[0]
     topic, scenario, grounded = dict((s[0], s[2]) for s in _SCENARIOS)[name](b, day)
     if rng.random() < 0.12:  # a second, clean question in the same dialog
-        t2, _, g2 = _scn_topic(b, day)
+        _, _, g2 = _scn_topic(b, day)
         grounded = grounded or g2
     if rng.random() < 0.7:
         b.customer(_pick(rng, ("好的谢谢", "明白了，谢谢", "好") if lang == "zh" else ("Ok thanks", "Got it, thank you",

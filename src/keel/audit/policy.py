@@ -232,7 +232,8 @@ _EXCLUDED = re.compile(
     r"are not included|is not included|not returnable)\b|不支持|不参与|不参加|不适用|不可退|不予",
     re.IGNORECASE,
 )
-_REGION_TOKENS = frozenset(t for names in REGION_NAMES.values() for n in names for t in item_tokens(n)) | {"订单", "order"}
+_REGION_TOKENS = frozenset(
+    t for names in REGION_NAMES.values() for n in names for t in item_tokens(n)) | {"订单", "order"}
 
 
 def _negation(text: str) -> re.Match[str] | None:
@@ -250,7 +251,7 @@ def _prohibitions(text: str) -> list[Prohibition]:
             items: tuple[frozenset[str], ...] = ()
             if excl is not None and not (once or comp):
                 colon = max(sentence.find(":"), sentence.find("："))
-                if 0 <= colon and excl.start() < colon:
+                if colon >= 0 and excl.start() < colon:
                     items = _items(sentence[colon + 1:])
                 else:
                     head = re.split(r"[。.!?！？]", sentence[: excl.start()])[-1]

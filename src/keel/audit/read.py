@@ -243,7 +243,8 @@ class DialogReader:
 
     def _csv(self, handle: BinaryIO) -> Iterator[Dialog]:
         counted = _CountingReader(handle, self)
-        text = io.TextIOWrapper(counted, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        text = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8-sig", errors="surrogateescape",
+                                newline="")
         delimiter = "\t" if self.path.suffix.lower() == ".tsv" else ","
         reader = csv.reader(text, delimiter=delimiter)
         try:

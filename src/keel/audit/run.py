@@ -24,7 +24,7 @@ import keel
 from keel.audit.cluster import ClusterPassages, QuestionClusterer
 from keel.audit.consistency import ConsistencyStats, Decision, Example
 from keel.audit.exceptions import hidden_exception
-from keel.audit.exchange import Exchange, describe, dialog_lang, infer_region, split_exchanges
+from keel.audit.exchange import Exchange, describe, infer_region, split_exchanges
 from keel.audit.lexicon import content_tokens
 from keel.audit.policy import PolicyBook, load_policy
 from keel.audit.read import DialogReader
@@ -33,7 +33,7 @@ from keel.audit.schema import Dialog, Finding, FindingKind, InputFormat, Route, 
 from keel.audit.signals import VolatileDetector, soothing_only, state_dependent
 from keel.db import Database
 from keel.domain import Frozen
-from keel.embed import EmbeddingCache, Embedder
+from keel.embed import Embedder, EmbeddingCache
 from keel.errors import InvalidInput
 
 ProgressSink = Callable[[int, int, int], None]  # (bytes done, bytes total, dialogs so far)
@@ -322,7 +322,7 @@ def _finding(data: dict[str, Any]) -> Finding:
 
 
 def _worst_clusters(decisions: dict[tuple[int, str | None, str], Decision]) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for dec in decisions.values():
         flagged = sum(n for v, n in dec.counts.items() if v in dec.flagged)
         rows.append({"kind": dec.kind, "cluster": dec.cluster, "region": dec.region, "key": dec.key,
@@ -330,5 +330,5 @@ def _worst_clusters(decisions: dict[tuple[int, str | None, str], Decision]) -> l
                      "flagged_values": sorted(dec.flagged), "kb_values": list(dec.kb_values),
                      "passage_id": dec.passage_id, "passage_text": dec.passage_text,
                      "agents": dec.agents, "examples": dec.examples})
-    rows.sort(key=lambda r: -r["flagged_dialogs"])
+    rows.sort(key=lambda r: -int(r["flagged_dialogs"]))
     return rows[:50]

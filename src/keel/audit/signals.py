@@ -19,8 +19,8 @@ from keel.audit.lexicon import (
     STATUS_ZH,
     TICKET_ID,
     TIME_LIMITED,
+    content_tokens,
 )
-from keel.audit.lexicon import content_tokens
 from keel.audit.policy import PolicyBook
 from keel.audit.schema import Dialog, Finding, FindingKind, Speaker
 from keel.text import TermMatcher, normalize

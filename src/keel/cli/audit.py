@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -12,6 +13,9 @@ from rich.table import Table
 
 from keel.cli.common import config, console, friendly
 from keel.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from keel.audit.run import AuditResult
 
 app = typer.Typer(help="Audit historical dialogs before fine-tuning and route every sample.",
                   no_args_is_help=True)
@@ -28,7 +32,7 @@ def _column_map(pairs: list[str]) -> dict[str, str]:
 
 
 def _audit(file: Path, kb_version: int | None, fmt: str, mapping: list[str], out: Path | None,
-           max_embeddings: int, no_embed: bool):  # type: ignore[no-untyped-def]
+           max_embeddings: int, no_embed: bool) -> AuditResult:
     from keel.audit.run import AuditConfig, run_audit
     from keel.audit.schema import InputFormat
     from keel.db import open_database
