@@ -20,6 +20,7 @@ from playwright.sync_api import Page, sync_playwright
 from keel.api.app import create_app
 from keel.api.background import BackgroundServer
 from keel.config import load_config
+from keel.online.kb import store
 from keel.online.model.scripted import ScriptedModel
 from keel.online.runtime import open_runtime
 from keel.setup_demo import setup_demo
@@ -77,6 +78,7 @@ def run(out: Path) -> None:
     cfg = load_config(env={}, home=home, model="scripted", today=date(2026, 11, 24))
     setup_demo(cfg, prepare_model=False, log=lambda _m: None)
     runtime = open_runtime(cfg, model=ScriptedModel())
+    runtime.indexes.get(store.resolve_version(runtime.db, None))  # build the KB index before the first customer
     with BackgroundServer(create_app(cfg, runtime=runtime)) as server:
         handoffs = seed(server.url)
         with sync_playwright() as pw:
@@ -103,6 +105,9 @@ def run(out: Path) -> None:
             page.goto(f"{server.url}/console/conversations/web-1040")
             page.locator("details.trace").first.evaluate("d => d.open = true")
             shoot(page, out, "conversation-trace")
+            page.goto(f"{server.url}/console/conversations/web-1043")
+            page.locator("details.trace").first.evaluate("d => d.open = true")
+            shoot(page, out, "conversation-handoff-trace")
 
             page.goto(f"{server.url}/console/kb?old=1&new=2")
             shoot(page, out, "kb")
