@@ -29,6 +29,7 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 class ClusterInfo:
     cluster_id: int
     text: str  # the representative question
+    words: frozenset[str] = frozenset()  # its content words
     size: int = 0
     embedded: bool = False
 
@@ -48,11 +49,12 @@ class QuestionClusterer:
 
     def __init__(self, embedder: Embedder | None, *, num_perm: int = 64, minhash_threshold: float = 0.6,
                  embed_threshold: float = 0.94, max_embeddings: int = 3000, max_clusters: int = 50_000,
-                 cache_size: int = 100_000) -> None:
+                 cache_size: int = 100_000, min_overlap: float = 0.3) -> None:
         self.embedder = embedder
         self.num_perm = num_perm
         self.minhash_threshold = minhash_threshold
         self.embed_threshold = embed_threshold
+        self.min_overlap = min_overlap
         self.max_embeddings = max_embeddings
         self.max_clusters = max_clusters
         self.lsh = MinHashLSH(threshold=minhash_threshold, num_perm=num_perm)
@@ -83,9 +85,24 @@ class QuestionClusterer:
                 best, best_j = int(cid), j
         return best
 
+    def _by_vector(self, vec: np.ndarray, words: frozenset[str]) -> int | None:
+        """The closest embedded cluster above the threshold that also shares words with the question
+        (e5-small scores different intents of one topic high, so the words must agree too)."""
+        sims = self.vectors @ vec
+        for row in np.argsort(-sims)[:5]:
+            if sims[row] < self.embed_threshold:
+                break
+            cid = self._row_cid[int(row)]
+            rep = self.clusters[cid].words
+            if rep and words and len(rep & words) / min(len(rep), len(words)) >= self.min_overlap:
+                self.joined_embedding += 1
+                return cid
+        return None
+
     def _new(self, text: str, sig: MinHash, vec: np.ndarray | None) -> int:
         cid = len(self.clusters)
-        self.clusters.append(ClusterInfo(cluster_id=cid, text=text, embedded=vec is not None))
+        self.clusters.append(ClusterInfo(cluster_id=cid, text=text, words=content_tokens(normalize(text)),
+                                         embedded=vec is not None))
         lean = LeanMinHash(sig)
         self.signatures.append(lean)
         self.lsh.insert(str(cid), lean, check_duplication=False)
@@ -133,11 +150,7 @@ class QuestionClusterer:
             cid = self._by_minhash(sig)  # a cluster opened earlier in this batch
             vec = vec_of.get(i)
             if cid is None and vec is not None and len(self.vectors):
-                sims = self.vectors @ vec
-                row = int(np.argmax(sims))
-                if sims[row] >= self.embed_threshold:
-                    cid = self._row_cid[row]
-                    self.joined_embedding += 1
+                cid = self._by_vector(vec, content_tokens(normalize(questions[i])))
             if cid is None:
                 if len(self.clusters) >= self.max_clusters:
                     continue
