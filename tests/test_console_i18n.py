@@ -11,6 +11,7 @@ import pytest
 from console_support import client, console_app, console_base, console_rt, handoff, signed_in  # noqa: F401
 from keel.console.auth import AgentRole
 from keel.console.i18n import LANG_COOKIE, STRINGS, Catalog, negotiate
+from keel.console.routes import PAGES
 from keel.domain import Action, Lang, Modifier, Reason, Role
 from keel.online.conversations import ConversationStatus
 from keel.online.emotion import EmotionLevel
@@ -24,8 +25,14 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def all_strings() -> dict[Lang, dict[str, str]]:
+    """The built-in strings and those every registered page brings."""
+    return Catalog(tuple(page.strings for page in PAGES)).strings
+
+
 def test_both_languages_have_every_string_with_the_same_placeholders():
-    en, zh = STRINGS[Lang.EN], STRINGS[Lang.ZH]
+    strings = all_strings()
+    en, zh = strings[Lang.EN], strings[Lang.ZH]
     assert en.keys() == zh.keys()
     for key in en:
         assert placeholders(en[key]) == placeholders(zh[key]), key
@@ -40,7 +47,7 @@ def test_every_key_used_by_templates_and_code_exists():
             used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""", text))
             used |= set(re.findall(r"""label=["']([a-z_]+\.[a-z_.]+)["']""", text))
     assert len(used) > 100
-    missing = sorted(k for k in used if k not in STRINGS[Lang.EN])
+    missing = sorted(k for k in used if k not in all_strings()[Lang.EN])
     assert not missing
 
 
