@@ -13,6 +13,8 @@ from keel.cli import chat as chat_cmd
 from keel.cli import eval as eval_cmd
 from keel.cli import handoff as handoff_cmd
 from keel.cli import kb as kb_cmd
+from keel.cli import prefs as prefs_cmd
+from keel.cli import train as train_cmd
 from keel.cli.common import STATE, config, console, friendly, read_text_arg
 
 app = typer.Typer(
@@ -25,6 +27,9 @@ app.add_typer(kb_cmd.app, name="kb")
 app.add_typer(handoff_cmd.app, name="handoff")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(train_cmd.app, name="train")
+app.add_typer(prefs_cmd.app, name="prefs")
+app.add_typer(train_cmd.models_app, name="models")
 app.add_typer(agents_cmd.app, name="agents")
 model_app = typer.Typer(help="The local model cache.", no_args_is_help=True)
 app.add_typer(model_app, name="model")

@@ -193,6 +193,9 @@ def run_eval(
     """Run (or resume) an evaluation into *run_dir*; metrics are written when every sample is in."""
     suite = load_suite(rc.suite, rc.categories, rc.limit)
     rc = rc.model_copy(update={"today": rc.today or _suite_today(rc.suite) or cfg.today})
+    # an evaluation measures behaviour, not latency: a busy machine must not turn slow replies into errors
+    cfg = cfg.model_copy(update={"generation": cfg.generation.model_copy(
+        update={"timeout_s": max(cfg.generation.timeout_s, 900.0)})})
     run_dir = run_dir or new_run_dir(cfg, rc)
     run_dir.mkdir(parents=True, exist_ok=True)
     backend = backend or build_backend(cfg, rc.model)

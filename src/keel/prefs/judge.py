@@ -1,0 +1,96 @@
+"""The rule judge: what behaviour Keel's own decision engine expects, and how each candidate scores."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from keel.domain import Action, Frozen, Lang, Passage
+from keel.judge import judge_reply
+from keel.online.decide import DecisionInput, grounded, pre_decide
+from keel.online.emotion import assess_emotion
+from keel.online.guard import GuardContext, check_reply
+from keel.online.kb.retrieve import retrieve
+from keel.online.rules import evaluate_rules
+from keel.online.rules.schema import Constraint
+from keel.online.runtime import Runtime
+from keel.online.state.policy import assess_state
+from keel.prefs.prompts import PrefPrompt
+from keel.text import detect_lang, normalize
+
+
+class Expectation(Frozen):
+    actions: tuple[Action, ...]
+    soothe: bool
+    why: str
+    passages: tuple[Passage, ...] = ()
+    forbid: tuple[Constraint, ...] = ()
+    rule_reply: str | None = None  # the rule's fixed wording when a rule decides
+
+
+class Scored(Frozen):
+    text: str
+    source: str  # model | historical | rule | template
+    score: float
+    action: Action
+    soothe: bool
+    notes: tuple[str, ...] = ()
+
+
+def expect(rt: Runtime, p: PrefPrompt, kb_version: int, today: date) -> Expectation:
+    """Run the deterministic stages (rules, state, emotion, grounding) on the prompt's last message."""
+    vec = rt.embedder.query([p.message])[0]
+    verdict = evaluate_rules(rt.rules, p.message, vec)
+    signal = assess_state(None, normalize(p.message), p.lang, rt.rules, rt.cfg.decision, today)
+    emotion = assess_emotion(p.message, p.lang)
+    index = rt.indexes.get(kb_version, rt.tenant)
+    found = retrieve(index, p.message, vec, lang=p.lang, region=p.region, today=today, cfg=rt.cfg.retrieval)
+    inp = DecisionInput(rules=verdict, state=signal, emotion=emotion, retrieval=found)
+    soothe = verdict.soothe or emotion.needs_soothing
+    forced = pre_decide(inp)
+    if forced is not None:
+        reply = verdict.reply.get(p.lang) if forced.reason.value == "rule" else None
+        return Expectation(actions=(forced.action,), soothe=soothe, why=forced.detail, passages=found.passages,
+                           forbid=verdict.forbid, rule_reply=reply)
+    if not grounded(inp, rt.cfg.retrieval):
+        return Expectation(actions=(Action.CLARIFY, Action.HANDOFF), soothe=soothe, passages=found.passages,
+                           why=f"no supporting passage (best {found.support:.2f}): ask or hand off, never guess",
+                           forbid=verdict.forbid)
+    return Expectation(actions=(Action.ANSWER,), soothe=soothe, why="grounded in the KB: answer from the passages",
+                       passages=found.passages, forbid=verdict.forbid)
+
+
+def score(text: str, source: str, p: PrefPrompt, e: Expectation, action: Action | None = None) -> Scored:
+    """Behaviour first (right action, soothing), then safety (guard), then form (language, length).
+
+    *action* is given for Keel's own reference wording, whose behaviour is known by construction.
+    """
+    notes: list[str] = []
+    if not text.strip():
+        return Scored(text=text, source=source, score=-10, action=Action.CLARIFY, soothe=False, notes=("empty",))
+    judged = judge_reply(text, p.message, p.lang)
+    if action is not None:
+        judged = judged.model_copy(update={"action": action})
+    value = 0.0
+    if judged.action in e.actions:
+        value += 3
+        notes.append(f"{judged.action.value} as expected")
+    else:
+        notes.append(f"{judged.action.value}, expected {'/'.join(a.value for a in e.actions)}")
+    if e.soothe:
+        value += 1 if judged.soothe else -1
+        notes.append("soothes" if judged.soothe else "does not soothe an upset customer")
+    evidence = "\n".join(f"{x.title}\n{x.text}" for x in e.passages)
+    report = check_reply(text, GuardContext(evidence=evidence, customer_text=p.message))
+    for v in report.violations:
+        value -= 3
+        notes.append(f"guard: {v.kind.value} ({v.evidence})")
+    if detect_lang(text, p.lang) is not p.lang:
+        value -= 3
+        notes.append("wrong language")
+    if len(text) > (160 if p.lang is Lang.ZH else 450):
+        value -= 1
+        notes.append("too long")
+    if source == "historical" and p.findings:
+        value -= 2
+        notes.append(f"flagged by the audit: {', '.join(p.findings)}")
+    return Scored(text=text, source=source, score=value, action=judged.action, soothe=judged.soothe, notes=tuple(notes))
