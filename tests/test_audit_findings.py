@@ -212,3 +212,11 @@ def test_disputed_topic_when_no_policy_decides(tmp_path: Path, kb: tuple[Databas
     assert result.routes["excluded_business_owner"] == 8
     worst = result.worst_clusters[0]
     assert worst["kind"] == "disputed" and worst["values"] == {"yes": 4, "no": 4} and worst["passage_id"] is None
+
+
+def test_a_closing_question_is_no_resolution() -> None:
+    d = dialog("My parcel hasn't moved for days, when will it arrive?",
+               "I'm so sorry to hear that, I understand. Anything else I can help with?")
+    assert soothing_only(d, describe(split_exchanges(d)[0])) is not None
+    d2 = dialog("My parcel hasn't moved for days!", "I'm so sorry! Could you send me the tracking number?")
+    assert soothing_only(d2, describe(split_exchanges(d2)[0])) is None

@@ -91,3 +91,20 @@ def test_outputs_manifest_and_datasets(generated_run: tuple[AuditResult, Path, P
     assert "Worst clusters" in html and "<script" not in html
     assert (run_dir / "skipped.jsonl").read_text().count("\n") == 2
     assert not (run_dir / ".spool.jsonl").exists()
+
+
+def test_preference_rows_carry_the_policy_to_follow(generated_run: tuple[AuditResult, Path, Path]) -> None:
+    _, run_dir, _ = generated_run
+    rows = [json.loads(x) for x in (run_dir / "datasets" / "preference_candidate.jsonl").read_text().splitlines()]
+    exceptions = [f for r in rows for f in r["findings"] if f["kind"] == FindingKind.HIDDEN_EXCEPTION.value]
+    assert exceptions and all(f["policy"]["passage_id"] and f["policy"]["passage_rule"] for f in exceptions)
+
+
+def test_noisy_generation_keeps_labels_consistent(tmp_path: Path) -> None:
+    gen = write_generated(tmp_path / "n.jsonl", 300, seed=2, noise=0.5)
+    rows = [json.loads(x) for x in Path(gen.dialogs_path).read_text(encoding="utf-8").splitlines()]
+    labels = [json.loads(x) for x in Path(gen.labels_path).read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [lab["id"] for lab in labels]
+    for row, lab in zip(rows, labels, strict=True):
+        for plant in lab["findings"]:
+            assert all(row["turns"][t]["role"] == "agent" for t in plant["turns"])

@@ -148,7 +148,7 @@ def values(text: str) -> frozenset[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- yes / no
-_YN_EN = re.compile(r"(?:^|[.?!,]\s*)(?:can|could|do|does|is|are|will|may|would|should|have|has|any)\s+\w+[^.?!]*\?"
+_YN_EN = re.compile(r"(?:^|[.?!,:;\-]\s*)(?:can|could|do|does|is|are|will|may|would|should|have|has|any)\s+\w+"
                     r"|\bany\b[^.?!]*\?", re.IGNORECASE)
 _YN_ZH = re.compile(r"吗[?？]?|么[?？]|能不能|可不可以|可否|是否|有没有|支不支持|行不行")
 _CLAUSE = re.compile(r"[,.!?;:，。！？；：～~]")

@@ -326,20 +326,48 @@ class PlantLabel(Frozen):
     region: str
 
 
+_FILLER = {"zh": ["急！", "麻烦问下，", "请问一下，", "在不在，", "那个，"],
+           "en": ["pls help, ", "urgent: ", "quick question - ", "hey, ", "sorry to bother, "]}
+_CLOSING = {"zh": ["还有什么可以帮您的吗？", "请问还有其他问题吗？", "祝您生活愉快~"],
+            "en": ["Anything else I can help with?", "Is there anything else?", "Have a great day!"]}
+
+
+def _typo(rng: random.Random, text: str) -> str:
+    """Swap two letters inside one longer English word (customers type fast)."""
+    words = text.split(" ")
+    long = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
+    if not long:
+        return text
+    i = rng.choice(long)
+    w = words[i]
+    j = rng.randrange(1, len(w) - 2)
+    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+    return " ".join(words)
+
+
 @dataclass
 class _Builder:
     persona: Persona
     lang: str
     region: str
     rng: random.Random
+    noise: float = 0.0  # chance of fillers, typos and closing questions per turn
     turns: list[dict[str, Any]] = field(default_factory=list)
     plants: list[Plant] = field(default_factory=list)
 
     def customer(self, text: str) -> int:
+        if self.noise and self.rng.random() < self.noise:
+            text = self.rng.choice(_FILLER[self.lang]) + text
+            if self.lang == "en" and self.rng.random() < 0.5:
+                text = _typo(self.rng, text)
+            if self.rng.random() < 0.3:
+                text = text.rstrip("?？")
         self.turns.append({"role": "customer", "text": text})
         return len(self.turns) - 1
 
     def agent(self, text: str) -> int:
+        if self.noise and self.rng.random() < self.noise / 2:
+            text += (" " if self.lang == "en" else "") + self.rng.choice(_CLOSING[self.lang])
         if self.persona.emoji and self.rng.random() < 0.5 and not text.endswith("😊"):
             text += " 😊"
         self.turns.append({"role": "agent", "text": text, "agent": self.persona.agent_id})
@@ -671,13 +699,13 @@ def _region_for(rng: random.Random, lang: str) -> str:
     return "eu" if x < 0.7 else ("hk" if x < 0.85 else "cn")
 
 
-def generate_dialog(rng: random.Random, index: int) -> tuple[dict[str, Any], PlantLabel]:
-    """One dialog (Keel JSONL schema) and its label."""
+def generate_dialog(rng: random.Random, index: int, noise: float = 0.0) -> tuple[dict[str, Any], PlantLabel]:
+    """One dialog (Keel JSONL schema) and its label; *noise* adds fillers, typos, closing questions."""
     lang = "zh" if rng.random() < 0.55 else "en"
     region = _region_for(rng, lang)
     persona = rng.choice(_BY_LANG[lang])
     day = date(2026, 9, 1) + timedelta(days=rng.randrange(0, 84))
-    b = _Builder(persona=persona, lang=lang, region=region, rng=rng)
+    b = _Builder(persona=persona, lang=lang, region=region, rng=rng, noise=noise)
     if rng.random() < 0.6:
         b.customer(_pick(rng, ("你好", "在吗", "您好") if lang == "zh" else ("Hi", "Hello", "Hi there")))
         b.agent(persona.greet)
@@ -703,10 +731,10 @@ def generate_dialog(rng: random.Random, index: int) -> tuple[dict[str, Any], Pla
     return record, label
 
 
-def iter_generated(n: int, seed: int) -> Iterator[tuple[dict[str, Any], PlantLabel]]:
+def iter_generated(n: int, seed: int, noise: float = 0.0) -> Iterator[tuple[dict[str, Any], PlantLabel]]:
     rng = random.Random(seed)
     for i in range(n):
-        yield generate_dialog(rng, i)
+        yield generate_dialog(rng, i, noise)
 
 
 class GeneratedSet(Frozen):
@@ -721,14 +749,14 @@ def labels_path_for(dialogs_path: Path) -> Path:
     return dialogs_path.with_name(dialogs_path.stem + ".labels.jsonl")
 
 
-def write_generated(out: Path, n: int, seed: int) -> GeneratedSet:
+def write_generated(out: Path, n: int, seed: int, noise: float = 0.0) -> GeneratedSet:
     """Write *n* dialogs to *out* (JSONL) and their labels to ``<out stem>.labels.jsonl``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     labels = labels_path_for(out)
     turns = 0
     planted: dict[str, int] = {k.value: 0 for k in FindingKind}
     with out.open("w", encoding="utf-8") as fd, labels.open("w", encoding="utf-8") as fl:
-        for record, label in iter_generated(n, seed):
+        for record, label in iter_generated(n, seed, noise):
             turns += len(record["turns"])
             for kind in {p.kind for p in label.findings}:
                 planted[kind.value] += 1

@@ -28,6 +28,10 @@ RESOLUTION = TermMatcher(_words(
     "contact you, 可以, 请在, 帮您, 为您, 提交, 转接, 升级, 退款, 退货, 换货, 维修, 寄回, 查看, 点击, 订单号, "
     "我的订单, 设置, 工单, 小时内, 天内, 联系您, 麻烦您提供, 请提供"
 ))
+# a closing question is no clarifying question
+CLOSING = TermMatcher(_words(
+    "anything else, something else, anything more, 还有什么, 还有其他, 其他问题, 别的问题"
+))
 SMALL_TALK = TermMatcher(_words(
     "hi, hello, hey, thanks, thank you, ok, okay, got it, bye, good, great, "
     "你好, 您好, 在吗, 谢谢, 好的, 好, 明白了, 嗯, 再见, 收到"

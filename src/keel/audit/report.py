@@ -119,7 +119,10 @@ def write_html(result: AuditResult, path: Path) -> None:
         else:
             parts.append("<div class='kb'>No KB passage states any of these values: the business owner decides.</div>")
         parts.append("<div class='pair'>")
-        for value, n in list(c["values"].items())[:3]:
+        # the KB's value first, then the flagged ones, then the rest
+        order = sorted(c["values"].items(), key=lambda vn: (vn[0] not in c["kb_values"],
+                                                            vn[0] not in c["flagged_values"], -vn[1]))
+        for value, n in order[:3]:
             flag = " (flagged)" if value in c["flagged_values"] else ""
             agents = ", ".join(c["agents"].get(value, []))
             exs = "".join(f"<p><span class='muted'>{_e(e['dialog_id'])} turn {e['turn']} · {_e(e['agent'])}</span>"

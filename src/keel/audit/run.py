@@ -305,7 +305,8 @@ def _write_outputs(cfg: AuditConfig, spool_path: Path,
                         shown.append({**f.to_json(), "dialog": record["d"]})
                 handles[route].write(json.dumps({
                     "id": record["d"]["id"], "route": route.value, "reason": reason,
-                    "findings": [{"kind": f.kind.value, "turns": list(f.turns), "summary": f.summary}
+                    "findings": [{"kind": f.kind.value, "turns": list(f.turns), "summary": f.summary,
+                                  **({"policy": _policy_hint(f)} if route is Route.PREFERENCE else {})}
                                  for f in findings],
                     "dialog": record["d"],
                 }, ensure_ascii=False) + "\n")
@@ -314,6 +315,13 @@ def _write_outputs(cfg: AuditConfig, spool_path: Path,
             h.close()
     return {"findings": {k.value: finding_counts.get(k.value, 0) for k in FindingKind},
             "routes": dict(route_counts), "examples": {k: tuple(v) for k, v in examples.items()}}
+
+
+def _policy_hint(f: Finding) -> dict[str, Any]:
+    """What the chosen side of a preference pair should follow (from the finding's evidence)."""
+    ev = f.evidence
+    keys = ("passage_id", "passage_rule", "kb_values", "value", "reply", "grant")
+    return {k: ev[k] for k in keys if ev.get(k)}
 
 
 def _finding(data: dict[str, Any]) -> Finding:

@@ -9,6 +9,7 @@ from keel.audit.exchange import Exchange
 from keel.audit.lexicon import (
     CHECKED_EN,
     CHECKED_ZH,
+    CLOSING,
     CONDITIONAL_EN,
     DISCOUNT,
     EMPATHY,
@@ -41,11 +42,14 @@ def resolves(answer: str) -> bool:
     """Does the reply carry resolution content: a value, a path, an action, a next step, or any
     clause of substance that is not empathy?"""
     norm = normalize(answer)
-    if (facts.values(answer) or _ARROW.search(answer) or RESOLUTION.find(norm)
-            or ORDER_ID.search(answer) or "?" in answer or "？" in answer):
+    if facts.values(answer) or _ARROW.search(answer) or RESOLUTION.find(norm) or ORDER_ID.search(answer):
         return True
+    for sentence in _SENTENCE.split(norm):  # a question back moves things on, a closing one does not
+        if sentence and ("?" in sentence or "？" in sentence) and CLOSING.find(sentence) is None:
+            return True
     for clause in _CLAUSE.split(norm):
-        if clause.strip() and EMPATHY.find(clause) is None and len(content_tokens(clause)) >= 3:
+        if (clause.strip() and EMPATHY.find(clause) is None and CLOSING.find(clause) is None
+                and len(content_tokens(clause)) >= 3):
             return True
     return False
 

@@ -90,11 +90,13 @@ def generate_cmd(
     out: Path = typer.Argument(..., help="output JSONL; labels go to <name>.labels.jsonl beside it"),
     dialogs: int = typer.Option(5000, "--dialogs", min=1, help="how many dialogs"),
     seed: int = typer.Option(7, "--seed", help="random seed"),
+    noise: float = typer.Option(0.0, "--noise", min=0.0, max=1.0,
+                                help="chance per turn of fillers, typos and closing questions"),
 ) -> None:
     """Generate demo-shop dialogs with planted problems and their labels."""
     from keel.audit.generate import write_generated
 
-    gen = write_generated(out, dialogs, seed)
+    gen = write_generated(out, dialogs, seed, noise)
     planted = ", ".join(f"{k} {v}" for k, v in gen.planted.items())
     console.print(f"[green]wrote[/] {gen.dialogs:,} dialogs ({gen.turns:,} turns) to {gen.dialogs_path}; "
                   f"labels in {gen.labels_path}\nplanted: {planted}", highlight=False)
@@ -137,6 +139,8 @@ def score_cmd(
 def evaluate_cmd(
     dialogs: int = typer.Option(5000, "--dialogs", min=1, help="generated dialogs"),
     seed: int = typer.Option(7, "--seed", help="generator seed"),
+    noise: float = typer.Option(0.0, "--noise", min=0.0, max=1.0,
+                                help="chance per turn of fillers, typos and closing questions"),
     kb_version: int | None = typer.Option(None, "--kb-version", help="KB version (default: in force)"),
     out: Path | None = typer.Option(None, "--out", help="run folder"),
 ) -> None:
@@ -145,8 +149,8 @@ def evaluate_cmd(
     from keel.audit.report import print_report
 
     cfg = config()
-    run_dir = out or cfg.home / "audit" / f"eval-{dialogs}-seed{seed}"
-    gen = write_generated(run_dir / "generated.jsonl", dialogs, seed)
+    run_dir = out or cfg.home / "audit" / (f"eval-{dialogs}-seed{seed}" + (f"-noise{noise}" if noise else ""))
+    gen = write_generated(run_dir / "generated.jsonl", dialogs, seed, noise)
     result = _audit(Path(gen.dialogs_path), kb_version, "auto", [], run_dir / "run", 3000, False)
     print_report(result, console)
     _print_score(Path(result.run_dir), Path(gen.labels_path))
