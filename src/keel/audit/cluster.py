@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from keel.audit.lexicon import content_tokens
+from keel.audit.lexicon import FILLERS, content_tokens
 from keel.audit.policy import PolicyBook
 from keel.embed import Embedder
 from keel.text import normalize
@@ -34,9 +34,20 @@ class ClusterInfo:
     embedded: bool = False
 
 
+_FILLER = re.compile("|".join(sorted((re.escape(f) for f in FILLERS), key=len, reverse=True)))
+_LATIN_FILLER = re.compile(r"\b(?:" + "|".join(re.escape(f) for f in FILLERS if f.isascii()) + r")\b")
+
+
+def question_key(text: str) -> str:
+    """What a question asks: normalised, digits masked, greetings and politeness removed."""
+    norm = _DIGITS.sub(" ", normalize(text))
+    norm = _LATIN_FILLER.sub(" ", norm)
+    return _FILLER.sub(" ", norm) if _CJK.search(norm) else norm
+
+
 def shingles(text: str) -> set[bytes]:
     """Character n-grams of the question's content words, digits masked (2-grams for Chinese)."""
-    words = sorted(content_tokens(_DIGITS.sub(" ", normalize(text))))
+    words = sorted(content_tokens(question_key(text)))
     body = " ".join(words)
     n = 2 if _CJK.search(body) else 3
     if len(body) < n:
@@ -101,7 +112,7 @@ class QuestionClusterer:
 
     def _new(self, text: str, sig: MinHash, vec: np.ndarray | None) -> int:
         cid = len(self.clusters)
-        self.clusters.append(ClusterInfo(cluster_id=cid, text=text, words=content_tokens(normalize(text)),
+        self.clusters.append(ClusterInfo(cluster_id=cid, text=text, words=content_tokens(question_key(text)),
                                          embedded=vec is not None))
         lean = LeanMinHash(sig)
         self.signatures.append(lean)
@@ -116,7 +127,7 @@ class QuestionClusterer:
 
     def assign(self, questions: list[str]) -> list[int]:
         """Cluster ids for a batch of questions (-1 when the cluster cap is reached)."""
-        keys = [" ".join(sorted(content_tokens(_DIGITS.sub(" ", normalize(q))))) for q in questions]
+        keys = [" ".join(sorted(content_tokens(question_key(q)))) for q in questions]
         out = [-1] * len(questions)
         todo: list[int] = []
         for i, key in enumerate(keys):
@@ -150,7 +161,7 @@ class QuestionClusterer:
             cid = self._by_minhash(sig)  # a cluster opened earlier in this batch
             vec = vec_of.get(i)
             if cid is None and vec is not None and len(self.vectors):
-                cid = self._by_vector(vec, content_tokens(normalize(questions[i])))
+                cid = self._by_vector(vec, content_tokens(question_key(questions[i])))
             if cid is None:
                 if len(self.clusters) >= self.max_clusters:
                     continue

@@ -32,6 +32,11 @@ RESOLUTION = TermMatcher(_words(
 CLOSING = TermMatcher(_words(
     "anything else, something else, anything more, 还有什么, 还有其他, 其他问题, 别的问题"
 ))
+# greetings and politeness around a question: not part of what is asked (clustering ignores them)
+FILLERS = _words(
+    "hi there, hello, hi, hey, pls help, please help, pls, please, urgent, quick question, sorry to bother, "
+    "excuse me, 麻烦问下, 麻烦问一下, 请问一下, 请问, 在不在, 在吗, 你好, 您好, 急, 那个, 亲"
+)
 SMALL_TALK = TermMatcher(_words(
     "hi, hello, hey, thanks, thank you, ok, okay, got it, bye, good, great, "
     "你好, 您好, 在吗, 谢谢, 好的, 好, 明白了, 嗯, 再见, 收到"
