@@ -36,11 +36,29 @@ REPO = Path(__file__).resolve().parents[1]
 console = Console()
 
 _PRODUCTS_ZH = ["电水壶", "台扇", "耳机", "台灯", "加湿器", "电饭煲", "吹风机", "空气炸锅", "咖啡机", "电热毯"]
-_PRODUCTS_EN = ["kettle", "desk fan", "earbuds", "desk lamp", "humidifier", "rice cooker", "hair dryer", "air fryer",
-                "coffee maker", "electric blanket"]
+_PRODUCTS_EN = [
+    "kettle",
+    "desk fan",
+    "earbuds",
+    "desk lamp",
+    "humidifier",
+    "rice cooker",
+    "hair dryer",
+    "air fryer",
+    "coffee maker",
+    "electric blanket",
+]
 _ASPECTS_ZH = ["清洁方法", "保修说明", "常见故障", "配件清单", "安装步骤", "节能模式", "噪音问题", "包装尺寸"]
-_ASPECTS_EN = ["cleaning", "warranty notes", "common faults", "accessories", "setup steps", "eco mode", "noise",
-               "package size"]
+_ASPECTS_EN = [
+    "cleaning",
+    "warranty notes",
+    "common faults",
+    "accessories",
+    "setup steps",
+    "eco mode",
+    "noise",
+    "package size",
+]
 
 
 def synthetic_docs(n: int, seed: int = 7) -> list[KBDocument]:
@@ -54,17 +72,30 @@ def synthetic_docs(n: int, seed: int = 7) -> list[KBDocument]:
         sku = f"SKU{10000 + i // 2}"
         if zh:
             title = f"{sku} {_PRODUCTS_ZH[p]}：{_ASPECTS_ZH[a]}"
-            body = (f"{sku} 型号{_PRODUCTS_ZH[p]}的{_ASPECTS_ZH[a]}。额定功率 {rng.randint(20, 2000)} 瓦，"
-                    f"建议每 {rng.randint(1, 12)} 个月检查一次。如遇问题请保留订单号并联系售后。")
+            body = (
+                f"{sku} 型号{_PRODUCTS_ZH[p]}的{_ASPECTS_ZH[a]}。额定功率 {rng.randint(20, 2000)} 瓦，"
+                f"建议每 {rng.randint(1, 12)} 个月检查一次。如遇问题请保留订单号并联系售后。"
+            )
         else:
             title = f"{sku} {_PRODUCTS_EN[p]}: {_ASPECTS_EN[a]}"
-            body = (f"{_ASPECTS_EN[a].capitalize()} for the {sku} {_PRODUCTS_EN[p]}. Rated power "
-                    f"{rng.randint(20, 2000)} W; check it every {rng.randint(1, 12)} months. Keep your order number "
-                    "if you need after-sales help.")
-        docs.append(KBDocument.model_validate({
-            "id": f"bench-{i}", "topic": f"bench-{i // 2}", "lang": "zh" if zh else "en", "title": title,
-            "kind": DocKind.FAQ, "region": ["all"], "body": body,
-        }))
+            body = (
+                f"{_ASPECTS_EN[a].capitalize()} for the {sku} {_PRODUCTS_EN[p]}. Rated power "
+                f"{rng.randint(20, 2000)} W; check it every {rng.randint(1, 12)} months. Keep your order number "
+                "if you need after-sales help."
+            )
+        docs.append(
+            KBDocument.model_validate(
+                {
+                    "id": f"bench-{i}",
+                    "topic": f"bench-{i // 2}",
+                    "lang": "zh" if zh else "en",
+                    "title": title,
+                    "kind": DocKind.FAQ,
+                    "region": ["all"],
+                    "body": body,
+                }
+            )
+        )
     return docs
 
 
@@ -80,7 +111,7 @@ def suite_messages(limit: int, seed: int = 11) -> list[tuple[str, str | None]]:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -92,8 +123,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "pipeline_overhead.json")
     args = ap.parse_args()
 
-    cfg = load_config(env={}, home=args.home, today=date(2026, 11, 24), model="scripted",
-                      embedding_cache_dir=REPO / ".keel" / "index")
+    cfg = load_config(
+        env={}, home=args.home, today=date(2026, 11, 24), model="scripted", embedding_cache_dir=REPO / ".keel" / "index"
+    )
     db = open_database(cfg.db_url)
     demo = load_folder(DEMO_DIR / "kb" / "v1")
     want = max(0, args.docs - len(demo))
@@ -128,8 +160,9 @@ def main() -> int:
         backend = build_backend(cfg, "local:" + str(REPO / ".keel" / "models" / "qwen2.5-coder-0.5b-instruct"))
         rt_real = open_runtime(cfg, model=backend, db=db)
         grounded = [m for m in messages if m[0].startswith(("电子发票", "How", "退款", "What"))] or messages
-        for i, (text, user) in enumerate(track(grounded[: args.model_samples + 1], description="real model",
-                                               console=console)):
+        for i, (text, user) in enumerate(
+            track(grounded[: args.model_samples + 1], description="real model", console=console)
+        ):
             r = handle_message(rt_real, MessageRequest(conversation_id=f"real-{i}", text=text, user_id=user))
             if i and "model" in r.stage_ms:  # the first call also loads the weights
                 real_ms.append(r.stage_ms["model"])
@@ -138,8 +171,12 @@ def main() -> int:
     result = {
         "messages": len(overhead),
         "kb_documents": store.list_versions(db)[-1].doc_count,
-        "overhead_ms": {"p50": round(p50, 2), "p90": round(pct(overhead, 90), 2), "p99": round(p99, 2),
-                        "mean": round(statistics.mean(overhead), 2)},
+        "overhead_ms": {
+            "p50": round(p50, 2),
+            "p90": round(pct(overhead, 90), 2),
+            "p99": round(p99, 2),
+            "mean": round(statistics.mean(overhead), 2),
+        },
         "stage_ms_p50": {k: round(pct(v, 50), 3) for k, v in stages.items()},
         "real_model_call_ms_median": round(statistics.median(real_ms), 1) if real_ms else None,
     }

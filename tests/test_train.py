@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from keel.domain import ChatMessage, Role
 from keel.errors import InvalidInput
 from keel.online.model.base import GenerationRequest
 from keel.online.model.registry import build_backend
-from keel.domain import ChatMessage, Role
 from keel.train.checkpoints import list_models
 from keel.train.config import Method, TrainConfig
 from keel.train.trainer import train
-
 from tiny_model import build_tiny_model
 
 
@@ -60,16 +59,43 @@ def test_sft_then_dpo_train_register_and_load(cfg, tiny, tmp_path):
     dpo_file = write_jsonl(tmp_path / "dpo.jsonl", DPO_ROWS)
     base = f"local:{tiny}"
     steps = []
-    sft = train(cfg, TrainConfig(method=Method.SFT, name="sft-tiny", base_model=base, train_file=sft_file, max_steps=4,
-                                 batch_size=2, grad_accum=1, max_length=64, save_steps=2, learning_rate=1e-2, bf16=False),
-                progress=lambda s, t, loss: steps.append(s))
+    sft = train(
+        cfg,
+        TrainConfig(
+            method=Method.SFT,
+            name="sft-tiny",
+            base_model=base,
+            train_file=sft_file,
+            max_steps=4,
+            batch_size=2,
+            grad_accum=1,
+            max_length=64,
+            save_steps=2,
+            learning_rate=1e-2,
+            bf16=False,
+        ),
+        progress=lambda s, t, loss: steps.append(s),
+    )
     assert sft.steps == 4 and steps and max(steps) == 4
     assert len(sft.losses) >= 2
     assert lora_b_norm(sft.path) > 0  # LoRA B starts at zero: training moved it
 
-    dpo = train(cfg, TrainConfig(method=Method.DPO, name="dpo-tiny", base_model="ckpt:sft-tiny", train_file=dpo_file,
-                                 max_steps=3, batch_size=2, grad_accum=1, max_length=64, save_steps=3,
-                                 learning_rate=1e-2, bf16=False))
+    dpo = train(
+        cfg,
+        TrainConfig(
+            method=Method.DPO,
+            name="dpo-tiny",
+            base_model="ckpt:sft-tiny",
+            train_file=dpo_file,
+            max_steps=3,
+            batch_size=2,
+            grad_accum=1,
+            max_length=64,
+            save_steps=3,
+            learning_rate=1e-2,
+            bf16=False,
+        ),
+    )
     assert dpo.steps == 3 and lora_b_norm(dpo.path) > 0
     man = json.loads((dpo.path / "keel-checkpoint.json").read_text())
     assert man["status"] == "complete" and man["method"] == "dpo" and man["base_model"] == "ckpt:sft-tiny"
@@ -85,8 +111,18 @@ def test_sft_then_dpo_train_register_and_load(cfg, tiny, tmp_path):
 
 def test_resume_continues_from_the_last_checkpoint(cfg, tiny, tmp_path, monkeypatch):
     sft_file = write_jsonl(tmp_path / "sft.jsonl", SFT_ROWS)
-    tc = TrainConfig(method=Method.SFT, name="sft-resume", base_model=f"local:{tiny}", train_file=sft_file,
-                     max_steps=4, batch_size=2, grad_accum=1, max_length=64, save_steps=2, bf16=False)
+    tc = TrainConfig(
+        method=Method.SFT,
+        name="sft-resume",
+        base_model=f"local:{tiny}",
+        train_file=sft_file,
+        max_steps=4,
+        batch_size=2,
+        grad_accum=1,
+        max_length=64,
+        save_steps=2,
+        bf16=False,
+    )
 
     def stop_at_three(step: int, total: int, loss: float | None) -> None:
         if step == 3:
@@ -101,7 +137,7 @@ def test_resume_continues_from_the_last_checkpoint(cfg, tiny, tmp_path, monkeypa
 def test_bad_training_files_are_clear(cfg, tiny, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": [{"role": "user", "content": "hi"}], "completion": []}\n{oops\n')
-    with pytest.raises(InvalidInput, match="bad.jsonl:1 completion"):
+    with pytest.raises(InvalidInput, match=r"bad\.jsonl:1 completion"):
         train(cfg, TrainConfig(method=Method.SFT, name="bad", base_model=f"local:{tiny}", train_file=bad))
     same = write_jsonl(tmp_path / "same.jsonl", [{"prompt": u("x"), "chosen": a("y"), "rejected": a("y")}])
     with pytest.raises(InvalidInput, match="same"):
@@ -110,10 +146,36 @@ def test_bad_training_files_are_clear(cfg, tiny, tmp_path):
 
 # What LLaMA-Factory's dataset parser and sharegpt converter accept (src/llamafactory/data/parser.py,
 # converter.py, and data/README.md): the keys of a dataset_info entry, and the turn rules below.
-LF_ENTRY_KEYS = {"hf_hub_url", "ms_hub_url", "script_url", "file_name", "file_sha1", "subset", "folder", "ranking",
-                 "formatting", "columns", "tags", "split", "num_samples"}
-LF_COLUMNS = {"prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios",
-              "chosen", "rejected", "kto_tag"}
+LF_ENTRY_KEYS = {
+    "hf_hub_url",
+    "ms_hub_url",
+    "script_url",
+    "file_name",
+    "file_sha1",
+    "subset",
+    "folder",
+    "ranking",
+    "formatting",
+    "columns",
+    "tags",
+    "split",
+    "num_samples",
+}
+LF_COLUMNS = {
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "messages",
+    "system",
+    "tools",
+    "images",
+    "videos",
+    "audios",
+    "chosen",
+    "rejected",
+    "kto_tag",
+}
 LF_TAGS = {"role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag"}
 
 
@@ -121,7 +183,11 @@ def lf_check_sharegpt(entry: dict, rows: list[dict]) -> None:
     """Mirror SharegptDatasetConverter: alternation, counts, chosen/rejected roles (it silently drops bad rows)."""
     tags = entry.get("tags", {})
     role, content = tags.get("role_tag", "from"), tags.get("content_tag", "value")
-    user, assistant, system_tag = tags.get("user_tag", "human"), tags.get("assistant_tag", "gpt"), tags.get("system_tag")
+    user, assistant, system_tag = (
+        tags.get("user_tag", "human"),
+        tags.get("assistant_tag", "gpt"),
+        tags.get("system_tag"),
+    )
     ranking = entry.get("ranking", False)
     for row in rows:
         msgs = row[entry["columns"].get("messages", "conversations")]
@@ -142,8 +208,10 @@ def test_export_llamafactory_matches_its_loader(tmp_path):
 
     sft_rows = [*SFT_ROWS, {"prompt": [{"role": "system", "content": "你是客服"}, *u("hi")], "completion": a("您好")}]
     sft_file = write_jsonl(tmp_path / "sft.jsonl", sft_rows)
-    dpo_rows = [*DPO_ROWS, {"prompt": [*u("退货几天？"), *a("哪个地区？"), *u("欧盟")], "chosen": a("14天。"),
-                            "rejected": a("7天。")}]
+    dpo_rows = [
+        *DPO_ROWS,
+        {"prompt": [*u("退货几天？"), *a("哪个地区？"), *u("欧盟")], "chosen": a("14天。"), "rejected": a("7天。")},
+    ]
     dpo_file = write_jsonl(tmp_path / "dpo.jsonl", dpo_rows)
     sft = TrainConfig(method=Method.SFT, name="s", train_file=sft_file)
     dpo = TrainConfig(method=Method.DPO, name="d", train_file=dpo_file, beta=0.2)
@@ -152,7 +220,7 @@ def test_export_llamafactory_matches_its_loader(tmp_path):
 
     info = json.loads((tmp_path / "lf" / "dataset_info.json").read_text())
     assert set(info) == {"keel_sft", "keel_dpo"}
-    for name, entry in info.items():
+    for entry in info.values():
         assert set(entry) <= LF_ENTRY_KEYS and entry["formatting"] == "sharegpt"
         assert set(entry["columns"]) <= LF_COLUMNS and set(entry["tags"]) <= LF_TAGS
         rows = json.loads((tmp_path / "lf" / entry["file_name"]).read_text())

@@ -41,18 +41,34 @@ def run(
         prior = load_manifest(run_dir)["run"]  # type: ignore[arg-type]
         rc = EvalRunConfig.model_validate(prior)
     else:
-        rc = EvalRunConfig(suite=suite, model=model, kb_version=kb_version, samples=samples, bare=bare,
-                           temperature=temperature, seed=seed, categories=tuple(category), limit=limit)
-    with Progress(TextColumn("[b]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console) as progress:
+        rc = EvalRunConfig(
+            suite=suite,
+            model=model,
+            kb_version=kb_version,
+            samples=samples,
+            bare=bare,
+            temperature=temperature,
+            seed=seed,
+            categories=tuple(category),
+            limit=limit,
+        )
+    with Progress(
+        TextColumn("[b]eval[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task(f"{rc.model} · {rc.mode}", total=None)
 
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
         summary = run_eval(cfg, rc, run_dir, progress=tick)
-    console.print(f"run folder: [b]{summary.run_dir}[/]  ({summary.done} new samples, {summary.skipped} resumed, "
-                  f"{summary.errors} errors, {summary.seconds:.0f}s, model {summary.model_seconds:.0f}s)")
+    console.print(
+        f"run folder: [b]{summary.run_dir}[/]  ({summary.done} new samples, {summary.skipped} resumed, "
+        f"{summary.errors} errors, {summary.seconds:.0f}s, model {summary.model_seconds:.0f}s)"
+    )
     if (summary.run_dir / "metrics.json").exists():
         loaded = load_run(summary.run_dir)
         table = Table("metric", "value", "95% CI", "n")
@@ -72,9 +88,16 @@ def runs_() -> None:
     table = Table("run", "status", "model", "mode", "KB", "cases×k", "pass", "crossing")
     for r in list_runs(config()):
         m = r["metrics"] or {}
-        table.add_row(r["run_id"], r["status"] or "", r["model"], r["mode"], str(r["kb"] or "–"),
-                      f"{r['cases']}×{r['samples']}", f"{m.get('pass_rate', 0) or 0:.3f}" if m else "",
-                      f"{m.get('boundary_crossing_rate', 0) or 0:.3f}" if m else "")
+        table.add_row(
+            r["run_id"],
+            r["status"] or "",
+            r["model"],
+            r["mode"],
+            str(r["kb"] or "–"),
+            f"{r['cases']}×{r['samples']}",
+            f"{m.get('pass_rate', 0) or 0:.3f}" if m else "",
+            f"{m.get('boundary_crossing_rate', 0) or 0:.3f}" if m else "",
+        )
     console.print(table)
 
 
@@ -138,9 +161,15 @@ def judge_check(
     table = Table("split", "n", "action agreement [95% CI]", "κ", "soothe agreement", "zh", "en")
     results = check_judge(path)
     for s in results:
-        table.add_row(s.split, str(s.n), f"{s.action_agreement:.3f} [{s.action_low:.2f}, {s.action_high:.2f}]",
-                      f"{s.kappa:.2f}", f"{s.soothe_agreement:.3f}", f"{s.by_lang.get('zh', 0):.3f}",
-                      f"{s.by_lang.get('en', 0):.3f}")
+        table.add_row(
+            s.split,
+            str(s.n),
+            f"{s.action_agreement:.3f} [{s.action_low:.2f}, {s.action_high:.2f}]",
+            f"{s.kappa:.2f}",
+            f"{s.soothe_agreement:.3f}",
+            f"{s.by_lang.get('zh', 0):.3f}",
+            f"{s.by_lang.get('en', 0):.3f}",
+        )
     console.print(table)
     test = next(s for s in results if s.split == "test")
     conf = Table("label \\ judged", *test.confusion.keys(), title="confusion on the held-out test half")

@@ -33,25 +33,59 @@ def build(
     cfg = config()
     rt = open_runtime(cfg)
     folder = out or cfg.home / "prefs" / name
-    with Progress(TextColumn("[b]prefs[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("[b]prefs[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
         task = progress.add_task("build", total=None)
-        summary = build_prefs(cfg, rt, source, folder, n=n, temperature=temperature, limit=limit,
-                              kb_version=kb_version,
-                              progress=lambda i, total: progress.update(task, completed=i, total=total))
-    console.print(f"[green]{summary.pairs} pairs[/] by the rule judge, {summary.undecided} left for a human "
-                  f"(`keel prefs annotate --set {folder}`), {summary.resumed} resumed → {folder}")
+        summary = build_prefs(
+            cfg,
+            rt,
+            source,
+            folder,
+            n=n,
+            temperature=temperature,
+            limit=limit,
+            kb_version=kb_version,
+            progress=lambda i, total: progress.update(task, completed=i, total=total),
+        )
+    console.print(
+        f"[green]{summary.pairs} pairs[/] by the rule judge, {summary.undecided} left for a human "
+        f"(`keel prefs annotate --set {folder}`), {summary.resumed} resumed → {folder}"
+    )
+
+
+@app.command()
+@friendly
+def boundary(
+    out: Path = typer.Option(..., "--out", help="JSONL of boundary prompts (audit routed-record format)"),
+    per_category: int = typer.Option(20, "--per-category"),
+    seed: int = typer.Option(11, "--seed"),
+) -> None:
+    """Boundary prompts (refuse / hand off / soothe / ask) with bad historical replies, for `prefs build`."""
+    from keel.prefs.boundary import generate_boundary
+
+    result = generate_boundary(out, per_category, seed)
+    console.print(f"[green]{result.prompts} boundary prompts[/] → {result.path}  {result.by_category}")
 
 
 def _show(item: dict, index: int, total: int) -> None:
     prompt = item["prompt"]
     convo = "\n".join(f"[b]{m['role']}[/]: {m['content']}" for m in prompt[1:])
-    console.rule(f"{index}/{total} · {item['id']} · expected {'/'.join(item['expected']['actions'])}"
-                 f"{' + soothe' if item['expected']['soothe'] else ''}")
+    console.rule(
+        f"{index}/{total} · {item['id']} · expected {'/'.join(item['expected']['actions'])}"
+        f"{' + soothe' if item['expected']['soothe'] else ''}"
+    )
     console.print(convo, highlight=False)
     console.print(f"[dim]{item['expected']['why']}[/]")
-    panels = [Panel(c["text"], title=f"[{i + 1}] {c['source']} · {c['action']}", subtitle=f"rule score {c['score']:+.0f}",
-                    width=48) for i, c in enumerate(item["candidates"])]
+    panels = [
+        Panel(
+            c["text"],
+            title=f"[{i + 1}] {c['source']} · {c['action']}",
+            subtitle=f"rule score {c['score']:+.0f}",
+            width=48,
+        )
+        for i, c in enumerate(item["candidates"])
+    ]
     console.print(Columns(panels))
 
 
@@ -83,7 +117,9 @@ def annotate(
             break
         if better == "s" or not better.isdigit():
             continue
-        worse = Prompt.ask(f"worse candidate 1-{n}", default=str(min(range(n), key=lambda k: item['candidates'][k]['score']) + 1))
+        worse = Prompt.ask(
+            f"worse candidate 1-{n}", default=str(min(range(n), key=lambda k: item["candidates"][k]["score"]) + 1)
+        )
         if not worse.isdigit():
             continue
         record_choice(folder, item["id"], int(better) - 1, int(worse) - 1, who)

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from keel.cli.common import config, console, friendly
+from keel.online.model.scripted import ScriptedModel
 
 app = typer.Typer(help="Behaviour fine-tuning (LoRA SFT / DPO) and exports.", no_args_is_help=True)
 models_app = typer.Typer(help="Models and checkpoints.", no_args_is_help=True)
@@ -23,34 +24,52 @@ def _run(method: str, config_file: Path, name: str | None, max_steps: int | None
         from keel.errors import ConfigError
 
         raise ConfigError(f"{config_file} is a {tc.method.value} config; use `keel train {tc.method.value}`")
-    with Progress(TextColumn("[b]{task.description}[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[b]{task.description}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task(f"{method} {tc.name}", total=tc.max_steps, loss="–")
 
         def tick(step: int, total: int, loss: float | None) -> None:
-            progress.update(task, completed=step, **({"loss": f"{loss:.4f}"} if loss is not None else {}))
+            if loss is not None:
+                progress.update(task, completed=step, loss=f"{loss:.4f}")
+            else:
+                progress.update(task, completed=step)
 
         info = train(config(), tc, tick, restart=restart)
     first, last = (info.losses[0][1], info.losses[-1][1]) if info.losses else (float("nan"), float("nan"))
     resumed = f", resumed from step {info.resumed_from}" if info.resumed_from else ""
-    console.print(f"[green]checkpoint ckpt:{info.name}[/] — {info.steps} steps in {info.seconds / 60:.1f} min{resumed}, "
-                  f"loss {first:.4f} → {last:.4f}\n  {info.path}")
+    console.print(
+        f"[green]checkpoint ckpt:{info.name}[/] — {info.steps} steps in {info.seconds / 60:.1f} min{resumed}, "
+        f"loss {first:.4f} → {last:.4f}\n  {info.path}"
+    )
 
 
 @app.command()
 @friendly
-def sft(config_file: Path = typer.Option(..., "--config", help="training YAML (method: sft)"),
-        name: str | None = typer.Option(None, "--name"), max_steps: int | None = typer.Option(None, "--max-steps"),
-        restart: bool = typer.Option(False, "--restart", help="discard a previous run of this name")) -> None:
+def sft(
+    config_file: Path = typer.Option(..., "--config", help="training YAML (method: sft)"),
+    name: str | None = typer.Option(None, "--name"),
+    max_steps: int | None = typer.Option(None, "--max-steps"),
+    restart: bool = typer.Option(False, "--restart", help="discard a previous run of this name"),
+) -> None:
     """LoRA SFT on already-correct replies (tone); resumes from the last saved step."""
     _run("sft", config_file, name, max_steps, restart)
 
 
 @app.command()
 @friendly
-def dpo(config_file: Path = typer.Option(..., "--config", help="training YAML (method: dpo)"),
-        name: str | None = typer.Option(None, "--name"), max_steps: int | None = typer.Option(None, "--max-steps"),
-        restart: bool = typer.Option(False, "--restart", help="discard a previous run of this name")) -> None:
+def dpo(
+    config_file: Path = typer.Option(..., "--config", help="training YAML (method: dpo)"),
+    name: str | None = typer.Option(None, "--name"),
+    max_steps: int | None = typer.Option(None, "--max-steps"),
+    restart: bool = typer.Option(False, "--restart", help="discard a previous run of this name"),
+) -> None:
     """LoRA DPO on preference pairs (refuse / hand off / soothe); resumes from the last saved step."""
     _run("dpo", config_file, name, max_steps, restart)
 
@@ -68,11 +87,16 @@ def export_llamafactory(
     from keel.train.config import load_train_config
     from keel.train.llamafactory import export_llamafactory as export
 
-    report = export(out, sft=load_train_config(sft_config) if sft_config else None,
-                    dpo=load_train_config(dpo_config) if dpo_config else None,
-                    model_path=model_path or str(packaged_dir(config().model_cache).resolve()))
-    console.print(f"[green]exported[/] {report.sft_examples} SFT and {report.dpo_examples} DPO examples "
-                  f"({report.skipped} skipped) to {report.folder}: {', '.join(report.files)}")
+    report = export(
+        out,
+        sft=load_train_config(sft_config) if sft_config else None,
+        dpo=load_train_config(dpo_config) if dpo_config else None,
+        model_path=model_path or str(packaged_dir(config().model_cache).resolve()),
+    )
+    console.print(
+        f"[green]exported[/] {report.sft_examples} SFT and {report.dpo_examples} DPO examples "
+        f"({report.skipped} skipped) to {report.folder}: {', '.join(report.files)}"
+    )
     console.print(f"train with: llamafactory-cli train {report.folder}/<config>.yaml (run from {report.folder})")
 
 
@@ -90,12 +114,13 @@ def sft_data(
 
     cfg = config()
     with console.status("building SFT examples"):
-        summary = build_sft_data(cfg, open_runtime(cfg, model=_no_model()), datasets, out, limit_per_route=limit,
-                                 kb_version=kb_version)
+        summary = build_sft_data(
+            cfg, open_runtime(cfg, model=_no_model()), datasets, out, limit_per_route=limit, kb_version=kb_version
+        )
     console.print(f"[green]{summary.examples} SFT examples[/] → {summary.out}  {summary.by_route}")
 
 
-def _no_model():  # type: ignore[no-untyped-def]
+def _no_model() -> ScriptedModel:
     from keel.online.model.scripted import ScriptedModel
 
     return ScriptedModel(name="unused")

@@ -86,8 +86,11 @@ def load_run(path: Path, suite: Suite | None = None) -> LoadedRun:
     if not outcomes:
         raise InvalidInput(f"run {path.name} has no results yet")
     metrics_file = path / "metrics.json"
-    metrics = (Metrics.model_validate_json(metrics_file.read_text()) if metrics_file.exists()
-               else compute_metrics(suite, outcomes))
+    metrics = (
+        Metrics.model_validate_json(metrics_file.read_text())
+        if metrics_file.exists()
+        else compute_metrics(suite, outcomes)
+    )
     return LoadedRun(run_id=path.name, path=path, manifest=manifest, outcomes=outcomes, metrics=metrics)
 
 
@@ -101,9 +104,20 @@ def list_runs(cfg: KeelConfig) -> list[dict[str, Any]]:
         if (p / "metrics.json").exists():
             data = json.loads((p / "metrics.json").read_text())
             metrics = {k: v["value"] for k, v in data["metrics"].items()}
-        out.append({"run_id": p.name, "path": str(p), "created": man.get("created"), "status": man.get("status"),
-                    "model": man["model"]["name"], "mode": man["mode"], "kb": man.get("kb", {}).get("default_version"),
-                    "samples": man["run"]["samples"], "cases": man["suite"]["cases"], "metrics": metrics})
+        out.append(
+            {
+                "run_id": p.name,
+                "path": str(p),
+                "created": man.get("created"),
+                "status": man.get("status"),
+                "model": man["model"]["name"],
+                "mode": man["mode"],
+                "kb": man.get("kb", {}).get("default_version"),
+                "samples": man["run"]["samples"],
+                "cases": man["suite"]["cases"],
+                "metrics": metrics,
+            }
+        )
     return out
 
 
@@ -111,16 +125,26 @@ def _paired_delta(name: MetricName, a: dict[str, bool], b: dict[str, bool], roun
     keys = sorted(a.keys() & b.keys())
     higher = DIRECTION[name]
     if not keys:
-        return Delta(metric=name, base=None, other=None, diff=None, low=None, high=None, paired=True, n=0,
-                     verdict="n/a")
+        return Delta(
+            metric=name, base=None, other=None, diff=None, low=None, high=None, paired=True, n=0, verdict="n/a"
+        )
     pa = sum(a[k] for k in keys) / len(keys)
     pb = sum(b[k] for k in keys) / len(keys)
     diffs = [int(b[k]) - int(a[k]) for k in keys]
     rng = random.Random(0)
     boots = sorted(sum(diffs[rng.randrange(len(diffs))] for _ in diffs) / len(diffs) for _ in range(rounds))
     lo, hi = boots[int(0.025 * (rounds - 1))], boots[int(0.975 * (rounds - 1))]
-    return Delta(metric=name, base=pa, other=pb, diff=pb - pa, low=lo, high=hi, paired=True, n=len(keys),
-                 verdict=_verdict(higher, lo, hi))
+    return Delta(
+        metric=name,
+        base=pa,
+        other=pb,
+        diff=pb - pa,
+        low=lo,
+        high=hi,
+        paired=True,
+        n=len(keys),
+        verdict=_verdict(higher, lo, hi),
+    )
 
 
 def _verdict(higher: bool | None, lo: float, hi: float) -> str:
@@ -143,16 +167,41 @@ def deltas(base: LoadedRun, other: LoadedRun, suite: Suite) -> tuple[Delta, ...]
             out.append(_paired_delta(name, fa[name], fb[name]))
         elif ma.successes is not None and mb.successes is not None and ma.n and mb.n:
             lo, hi = newcombe(ma.successes, ma.n, mb.successes, mb.n)
-            out.append(Delta(metric=name, base=ma.value, other=mb.value,
-                             diff=(mb.value or 0) - (ma.value or 0), low=lo, high=hi, paired=False,
-                             n=min(ma.n, mb.n), verdict=_verdict(DIRECTION[name], lo, hi)))
+            out.append(
+                Delta(
+                    metric=name,
+                    base=ma.value,
+                    other=mb.value,
+                    diff=(mb.value or 0) - (ma.value or 0),
+                    low=lo,
+                    high=hi,
+                    paired=False,
+                    n=min(ma.n, mb.n),
+                    verdict=_verdict(DIRECTION[name], lo, hi),
+                )
+            )
         else:  # style metrics: compare the bootstrap intervals
             diff = None if ma.value is None or mb.value is None else mb.value - ma.value
             overlap = ma.low is None or mb.low is None or not (mb.low > (ma.high or 0) or (mb.high or 0) < ma.low)
             verdict = "same" if overlap or diff is None else _verdict(DIRECTION[name], diff, diff)
-            out.append(Delta(metric=name, base=ma.value, other=mb.value, diff=diff, low=None, high=None,
-                             paired=False, n=min(ma.n, mb.n), verdict=verdict))
+            out.append(
+                Delta(
+                    metric=name,
+                    base=ma.value,
+                    other=mb.value,
+                    diff=diff,
+                    low=None,
+                    high=None,
+                    paired=False,
+                    n=min(ma.n, mb.n),
+                    verdict=verdict,
+                )
+            )
     return tuple(out)
+
+
+def _action(o: Outcome) -> str:
+    return o.action.value if o.action is not None else "error"
 
 
 def _flips(base: LoadedRun, other: LoadedRun, cases: dict[str, EvalCase]) -> tuple[Flip, ...]:
@@ -166,13 +215,20 @@ def _flips(base: LoadedRun, other: LoadedRun, cases: dict[str, EvalCase]) -> tup
         pa, pb = score(case, a[key]).passed, score(case, b[key]).passed
         if pa == pb:
             continue
-        flips.append(Flip(
-            case_id=case.id, category=case.category, lang=case.lang.value, message=case.message,
-            expected=tuple(x.value for x in case.expect.action),
-            base_action=a[key].action.value if a[key].action else "error",
-            other_action=b[key].action.value if b[key].action else "error",
-            base_reply=a[key].reply, other_reply=b[key].reply, direction="fixed" if pb else "broke",
-        ))
+        flips.append(
+            Flip(
+                case_id=case.id,
+                category=case.category,
+                lang=case.lang.value,
+                message=case.message,
+                expected=tuple(x.value for x in case.expect.action),
+                base_action=_action(a[key]),
+                other_action=_action(b[key]),
+                base_reply=a[key].reply,
+                other_reply=b[key].reply,
+                direction="fixed" if pb else "broke",
+            )
+        )
     return tuple(flips)
 
 
@@ -189,9 +245,7 @@ def compare_runs(paths: list[Path]) -> Comparison:
     cases = suite.by_id()
     cats = []
     for cat in Category:
-        values = tuple(
-            (r.metrics.categories[cat].pass_rate if cat in r.metrics.categories else None) for r in runs
-        )
+        values = tuple((r.metrics.categories[cat].pass_rate if cat in r.metrics.categories else None) for r in runs)
         if any(v is not None for v in values):
             cats.append((cat, values))
     return Comparison(

@@ -63,16 +63,24 @@ def _check(rule: GateRule, d: Delta, require_significance: bool) -> GateCheck:
     if d.other is None:
         return GateCheck(metric=rule.metric, passed=True, why=f"{name}: nothing to measure in this suite", delta=d)
     if rule.at_least is not None and d.other < rule.at_least:
-        return GateCheck(metric=rule.metric, passed=False, delta=d,
-                         why=f"{name} = {d.other:.3f}, below the floor {rule.at_least:.3f}")
+        return GateCheck(
+            metric=rule.metric,
+            passed=False,
+            delta=d,
+            why=f"{name} = {d.other:.3f}, below the floor {rule.at_least:.3f}",
+        )
     if rule.at_most is not None and d.other > rule.at_most:
-        return GateCheck(metric=rule.metric, passed=False, delta=d,
-                         why=f"{name} = {d.other:.3f}, above the ceiling {rule.at_most:.3f}")
+        return GateCheck(
+            metric=rule.metric,
+            passed=False,
+            delta=d,
+            why=f"{name} = {d.other:.3f}, above the ceiling {rule.at_most:.3f}",
+        )
     if d.diff is None or d.base is None:
         return GateCheck(metric=rule.metric, passed=True, why=f"{name}: no baseline value", delta=d)
     worsening = -d.diff if higher else d.diff  # > 0 means worse
     # the most favourable end of the interval for the candidate
-    bound = (-(d.high if d.high is not None else d.diff) if higher else (d.low if d.low is not None else d.diff))
+    bound = -(d.high if d.high is not None else d.diff) if higher else (d.low if d.low is not None else d.diff)
     evidence = bound if require_significance else worsening
     interval = f"[{d.low:+.3f}, {d.high:+.3f}]" if d.low is not None and d.high is not None else ""
     text = f"{name}: {d.base:.3f} → {d.other:.3f} (Δ {d.diff:+.3f} {interval}, n={d.n})"
@@ -87,5 +95,6 @@ def run_gate(candidate: Path, baseline: Path, policy: GatePolicy) -> GateVerdict
     comparison = compare_runs([baseline, candidate])
     by_metric = {d.metric: d for d in comparison.deltas[0]}
     checks = tuple(_check(rule, by_metric[rule.metric], policy.require_significance) for rule in policy.rules)
-    return GateVerdict(passed=all(c.passed for c in checks), candidate=candidate.name, baseline=baseline.name,
-                       checks=checks)
+    return GateVerdict(
+        passed=all(c.passed for c in checks), candidate=candidate.name, baseline=baseline.name, checks=checks
+    )

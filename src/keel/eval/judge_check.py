@@ -65,9 +65,17 @@ def check_judge(path: Path) -> list[SplitAgreement]:
         confusion = {a.value: {b.value: 0 for b in Action} for a in Action}
         for a, b in pairs:
             confusion[a][b] += 1
-        out.append(SplitAgreement(
-            split=split, n=len(sel), action_agreement=hits / max(1, len(sel)), action_low=lo, action_high=hi,
-            soothe_agreement=soothe_ok / max(1, len(sel)), kappa=round(_kappa(pairs), 3), confusion=confusion,
-            by_lang={k: lang_hits[k] / lang_n[k] for k in sorted(lang_n)},
-        ))
+        out.append(
+            SplitAgreement(
+                split=split,
+                n=len(sel),
+                action_agreement=hits / max(1, len(sel)),
+                action_low=lo,
+                action_high=hi,
+                soothe_agreement=soothe_ok / max(1, len(sel)),
+                kappa=round(_kappa(pairs), 3),
+                confusion=confusion,
+                by_lang={k: lang_hits[k] / lang_n[k] for k in sorted(lang_n)},
+            )
+        )
     return out

@@ -111,11 +111,13 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / MANIFEST
     if not path.exists():
         raise InvalidInput(f"not an eval run folder (no {MANIFEST}): {run_dir}")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
-def _manifest(cfg: KeelConfig, rc: EvalRunConfig, suite: Suite, backend: ModelBackend, kb: dict[str, Any],
-              rt: Runtime | None) -> dict[str, Any]:
+def _manifest(
+    cfg: KeelConfig, rc: EvalRunConfig, suite: Suite, backend: ModelBackend, kb: dict[str, Any], rt: Runtime | None
+) -> dict[str, Any]:
     return {
         "keel_version": __version__,
         "created": datetime.now(UTC).isoformat(),
@@ -151,34 +153,66 @@ def _history(case: EvalCase) -> tuple[ChatMessage, ...]:
 
 def _bare_outcome(backend: ModelBackend, cfg: KeelConfig, rc: EvalRunConfig, case: EvalCase, sample: int) -> Outcome:
     lang = case.lang
-    messages = bare_messages(brand=cfg.brand_zh if lang is Lang.ZH else cfg.brand_en, lang=lang,
-                             history=_history(case), message=case.message)
+    messages = bare_messages(
+        brand=cfg.brand_zh if lang is Lang.ZH else cfg.brand_en, lang=lang, history=_history(case), message=case.message
+    )
     started = time.perf_counter()
-    gen = backend.generate(GenerationRequest(
-        messages=messages, max_new_tokens=cfg.generation.max_new_tokens, temperature=rc.effective_temperature,
-        top_p=cfg.generation.top_p, seed=rc.seed + sample, timeout_s=cfg.generation.timeout_s,
-    ))
+    gen = backend.generate(
+        GenerationRequest(
+            messages=messages,
+            max_new_tokens=cfg.generation.max_new_tokens,
+            temperature=rc.effective_temperature,
+            top_p=cfg.generation.top_p,
+            seed=rc.seed + sample,
+            timeout_s=cfg.generation.timeout_s,
+        )
+    )
     judged = judge_reply(gen.text, case.message, lang)
-    return Outcome(case_id=case.id, sample=sample, action=judged.action, soothe=judged.soothe, reply=gen.text.strip(),
-                   reason="bare", judged=True, latency_ms=(time.perf_counter() - started) * 1000,
-                   model_ms=gen.latency_ms)
+    return Outcome(
+        case_id=case.id,
+        sample=sample,
+        action=judged.action,
+        soothe=judged.soothe,
+        reply=gen.text.strip(),
+        reason="bare",
+        judged=True,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        model_ms=gen.latency_ms,
+    )
 
 
 def _pipeline_outcome(rt: Runtime, rc: EvalRunConfig, case: EvalCase, sample: int) -> Outcome:
     conv_id = f"{case.id}.s{sample}"
-    rt.cfg = rt.cfg.model_copy(update={"generation": rt.cfg.generation.model_copy(
-        update={"seed": rc.seed + sample, "temperature": rc.effective_temperature})})
+    rt.cfg = rt.cfg.model_copy(
+        update={
+            "generation": rt.cfg.generation.model_copy(
+                update={"seed": rc.seed + sample, "temperature": rc.effective_temperature}
+            )
+        }
+    )
     if case.history:
         with rt.db.engine.begin() as conn:
             convs.ensure_conversation(conn, conv_id, case.user, rt.tenant, case.lang.value)
             for turn in case.history:
                 convs.append_message(conn, conv_id, turn.role, turn.content)
-    r = handle_message(rt, MessageRequest(conversation_id=conv_id, text=case.message, user_id=case.user,
-                                          kb_version=case.kb_version or rc.kb_version))
+    r = handle_message(
+        rt,
+        MessageRequest(
+            conversation_id=conv_id, text=case.message, user_id=case.user, kb_version=case.kb_version or rc.kb_version
+        ),
+    )
     return Outcome(
-        case_id=case.id, sample=sample, action=r.decision.action, soothe=Modifier.SOOTHE in r.decision.modifiers,
-        reply=r.reply or "", reason=r.decision.reason.value, rule_hits=tuple(h.rule_id for h in r.rule_hits),
-        kb_version=r.kb_version, passage_ids=r.passage_ids, latency_ms=r.latency_ms, model_ms=r.stage_ms.get("model", 0.0),
+        case_id=case.id,
+        sample=sample,
+        action=r.decision.action,
+        soothe=Modifier.SOOTHE in r.decision.modifiers,
+        reply=r.reply or "",
+        reason=r.decision.reason.value,
+        rule_hits=tuple(h.rule_id for h in r.rule_hits),
+        kb_version=r.kb_version,
+        passage_ids=r.passage_ids,
+        latency_ms=r.latency_ms,
+        model_ms=r.stage_ms.get("model", 0.0),
     )
 
 
@@ -194,8 +228,9 @@ def run_eval(
     suite = load_suite(rc.suite, rc.categories, rc.limit)
     rc = rc.model_copy(update={"today": rc.today or _suite_today(rc.suite) or cfg.today})
     # an evaluation measures behaviour, not latency: a busy machine must not turn slow replies into errors
-    cfg = cfg.model_copy(update={"generation": cfg.generation.model_copy(
-        update={"timeout_s": max(cfg.generation.timeout_s, 900.0)})})
+    cfg = cfg.model_copy(
+        update={"generation": cfg.generation.model_copy(update={"timeout_s": max(cfg.generation.timeout_s, 900.0)})}
+    )
     run_dir = run_dir or new_run_dir(cfg, rc)
     run_dir.mkdir(parents=True, exist_ok=True)
     backend = backend or build_backend(cfg, rc.model)
@@ -208,8 +243,10 @@ def run_eval(
         pins = {c.kb_version for c in suite.cases if c.kb_version} | {head}
         run_db = open_database(f"sqlite:///{run_dir / 'run.sqlite'}")
         store.copy_versions(main_db, run_db, pins, head)
-        kb = {"default_version": head,
-              "versions": {str(v.version): v.content_hash for v in store.list_versions(run_db) if v.version in pins}}
+        kb = {
+            "default_version": head,
+            "versions": {str(v.version): v.content_hash for v in store.list_versions(run_db) if v.version in pins},
+        }
         rc = rc.model_copy(update={"kb_version": head})
         run_cfg = cfg.with_overrides(today=rc.today, kb_version=head)
         rt = open_runtime(run_cfg, model=backend, db=run_db)
@@ -232,8 +269,11 @@ def run_eval(
     with results.open("a", encoding="utf-8") as out:
         for i, (case, sample) in enumerate(todo, 1):
             try:
-                outcome = (_bare_outcome(backend, cfg, rc, case, sample) if rt is None
-                           else _pipeline_outcome(rt, rc, case, sample))
+                outcome = (
+                    _bare_outcome(backend, cfg, rc, case, sample)
+                    if rt is None
+                    else _pipeline_outcome(rt, rc, case, sample)
+                )
             except KeelError as exc:
                 errors += 1
                 outcome = Outcome(case_id=case.id, sample=sample, action=None, error=exc.message)
@@ -250,6 +290,12 @@ def run_eval(
         manifest["finished"] = datetime.now(UTC).isoformat()
         manifest["results_sha256"] = hashlib.sha256(results.read_bytes()).hexdigest()
         path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    return RunSummary(run_dir=run_dir, done=len(todo), total=len(suite.cases) * rc.samples,
-                      skipped=len(done), errors=errors, seconds=time.perf_counter() - started, model_seconds=model_s)
-
+    return RunSummary(
+        run_dir=run_dir,
+        done=len(todo),
+        total=len(suite.cases) * rc.samples,
+        skipped=len(done),
+        errors=errors,
+        seconds=time.perf_counter() - started,
+        model_seconds=model_s,
+    )

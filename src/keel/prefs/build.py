@@ -70,11 +70,14 @@ def training_text(candidate: dict[str, Any]) -> str:
 def pair_record(item: dict[str, Any], chosen: int, rejected: int, judge: str) -> dict[str, Any]:
     cands = item["candidates"]
     return {
-        "id": item["id"], "prompt": item["prompt"],
+        "id": item["id"],
+        "prompt": item["prompt"],
         "chosen": [{"role": "assistant", "content": training_text(cands[chosen])}],
         "rejected": [{"role": "assistant", "content": training_text(cands[rejected])}],
-        "judge": judge, "margin": round(cands[chosen]["score"] - cands[rejected]["score"], 2),
-        "expected": item["expected"]["actions"], "lang": item["lang"],
+        "judge": judge,
+        "margin": round(cands[chosen]["score"] - cands[rejected]["score"], 2),
+        "expected": item["expected"]["actions"],
+        "lang": item["lang"],
     }
 
 
@@ -107,10 +110,17 @@ def build_prefs(
             except (ValueError, KeyError):
                 continue  # a line cut by a crash is rebuilt
     manifest = {
-        "keel_version": __version__, "created": datetime.now(UTC).isoformat(), "source": str(source),
+        "keel_version": __version__,
+        "created": datetime.now(UTC).isoformat(),
+        "source": str(source),
         "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest() if source.exists() else None,
-        "kb_version": version, "today": day.isoformat(), "model": backend.name, "model_fingerprint": backend.fingerprint,
-        "n": n, "temperature": temperature, "judge": "rule (Keel decision engine + behaviour judge + output guard)",
+        "kb_version": version,
+        "today": day.isoformat(),
+        "model": backend.name,
+        "model_fingerprint": backend.fingerprint,
+        "n": n,
+        "temperature": temperature,
+        "judge": "rule (Keel decision engine + behaviour judge + output guard)",
         "rules_hash": rt.rules.content_hash,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -122,15 +132,27 @@ def build_prefs(
                 continue
             e = expect(rt, p, version, day)
             messages = pipeline_messages(
-                brand=cfg.brand_zh if p.lang is Lang.ZH else cfg.brand_en, lang=p.lang, passages=e.passages,
-                state_facts="", constraints=e.forbid, soothe=e.soothe, history=p.history, message=p.message,
+                brand=cfg.brand_zh if p.lang is Lang.ZH else cfg.brand_en,
+                lang=p.lang,
+                passages=e.passages,
+                state_facts="",
+                constraints=e.forbid,
+                soothe=e.soothe,
+                history=p.history,
+                message=p.message,
             )
             texts: list[tuple[str, str]] = []
             for s in range(n):
-                gen = backend.generate(GenerationRequest(
-                    messages=messages, max_new_tokens=cfg.generation.max_new_tokens, temperature=temperature,
-                    top_p=0.95, seed=s, timeout_s=max(cfg.generation.timeout_s, 900.0),
-                ))
+                gen = backend.generate(
+                    GenerationRequest(
+                        messages=messages,
+                        max_new_tokens=cfg.generation.max_new_tokens,
+                        temperature=temperature,
+                        top_p=0.95,
+                        seed=s,
+                        timeout_s=max(cfg.generation.timeout_s, 900.0),
+                    )
+                )
                 texts.append((parse_reply_first(gen.text, "", p.message).reply or gen.text.strip(), "model"))
             texts.append((p.historical, "historical"))
             ref = _reference(rt, p, e)
@@ -141,7 +163,9 @@ def build_prefs(
             if ref and ref[0] not in unique:
                 scored.append(score(ref[0], ref[1], p, e, action=e.actions[0]))
             item: dict[str, Any] = {
-                "id": p.id, "lang": p.lang.value, "findings": list(p.findings),
+                "id": p.id,
+                "lang": p.lang.value,
+                "findings": list(p.findings),
                 "prompt": _messages_json(messages[:1]) + _messages_json(messages[1:]),
                 "expected": {"actions": [a.value for a in e.actions], "soothe": e.soothe, "why": e.why},
                 "candidates": [c.model_dump(mode="json") for c in scored],
@@ -164,15 +188,27 @@ def build_prefs(
 
 def export_llamafactory_pairs(out_dir: Path) -> int:
     """``pairs.llamafactory.json`` + ``dataset_info.json`` beside the TRL pairs (same data, its format)."""
-    rows = [json.loads(x) for x in (out_dir / PAIRS).read_text(encoding="utf-8").splitlines() if x.strip()] \
-        if (out_dir / PAIRS).exists() else []
+    rows = (
+        [json.loads(x) for x in (out_dir / PAIRS).read_text(encoding="utf-8").splitlines() if x.strip()]
+        if (out_dir / PAIRS).exists()
+        else []
+    )
     lf, _ = _dpo_rows(rows)
     (out_dir / "pairs.llamafactory.json").write_text(json.dumps(lf, ensure_ascii=False, indent=1), encoding="utf-8")
-    info = {"keel_pairs": {"file_name": "pairs.llamafactory.json", "formatting": "sharegpt", "ranking": True,
-                           "columns": {"messages": "conversations", "system": "system", "chosen": "chosen",
-                                       "rejected": "rejected"},
-                           "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
-                                    "assistant_tag": "gpt", "system_tag": "system"}}}
+    info = {
+        "keel_pairs": {
+            "file_name": "pairs.llamafactory.json",
+            "formatting": "sharegpt",
+            "ranking": True,
+            "columns": {"messages": "conversations", "system": "system", "chosen": "chosen", "rejected": "rejected"},
+            "tags": {
+                "role_tag": "from",
+                "content_tag": "value",
+                "user_tag": "human",
+                "assistant_tag": "gpt",
+                "system_tag": "system",
+            },
+        }
+    }
     (out_dir / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return len(lf)
-

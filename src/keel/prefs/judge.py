@@ -49,14 +49,29 @@ def expect(rt: Runtime, p: PrefPrompt, kb_version: int, today: date) -> Expectat
     forced = pre_decide(inp)
     if forced is not None:
         reply = verdict.reply.get(p.lang) if forced.reason.value == "rule" else None
-        return Expectation(actions=(forced.action,), soothe=soothe, why=forced.detail, passages=found.passages,
-                           forbid=verdict.forbid, rule_reply=reply)
+        return Expectation(
+            actions=(forced.action,),
+            soothe=soothe,
+            why=forced.detail,
+            passages=found.passages,
+            forbid=verdict.forbid,
+            rule_reply=reply,
+        )
     if not grounded(inp, rt.cfg.retrieval):
-        return Expectation(actions=(Action.CLARIFY, Action.HANDOFF), soothe=soothe, passages=found.passages,
-                           why=f"no supporting passage (best {found.support:.2f}): ask or hand off, never guess",
-                           forbid=verdict.forbid)
-    return Expectation(actions=(Action.ANSWER,), soothe=soothe, why="grounded in the KB: answer from the passages",
-                       passages=found.passages, forbid=verdict.forbid)
+        return Expectation(
+            actions=(Action.CLARIFY, Action.HANDOFF),
+            soothe=soothe,
+            passages=found.passages,
+            why=f"no supporting passage (best {found.support:.2f}): ask or hand off, never guess",
+            forbid=verdict.forbid,
+        )
+    return Expectation(
+        actions=(Action.ANSWER,),
+        soothe=soothe,
+        why="grounded in the KB: answer from the passages",
+        passages=found.passages,
+        forbid=verdict.forbid,
+    )
 
 
 def score(text: str, source: str, p: PrefPrompt, e: Expectation, action: Action | None = None) -> Scored:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from keel.domain import ChatMessage, Frozen, Lang, Role
 from keel.errors import InvalidInput
@@ -31,10 +32,13 @@ def _turn_prompts(record: dict[str, object], line_no: int) -> Iterator[PrefPromp
         raise InvalidInput(f"line {line_no}: not an audit routed record (no dialog.turns)")
     turns = [t for t in dialog["turns"] if isinstance(t, dict) and t.get("role") in _ROLE and t.get("text")]
     findings = record.get("findings") or []
-    flagged = sorted({i for f in findings if isinstance(f, dict) for i in f.get("turns", [])})  # type: ignore[union-attr]
+    finding_dicts: list[dict[str, Any]] = (
+        [f for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
+    )
+    flagged = sorted({int(i) for f in finding_dicts for i in f.get("turns", [])})
     if not flagged:
         flagged = [i for i, t in enumerate(turns) if _ROLE[t["role"]] is Role.ASSISTANT][:1]
-    kinds = tuple(sorted({str(f.get("kind")) for f in findings if isinstance(f, dict)}))  # type: ignore[union-attr]
+    kinds = tuple(sorted({str(f.get("kind")) for f in finding_dicts}))
     for idx in flagged:
         if idx >= len(turns) or _ROLE[turns[idx]["role"]] is not Role.ASSISTANT or idx == 0:
             continue
@@ -43,9 +47,17 @@ def _turn_prompts(record: dict[str, object], line_no: int) -> Iterator[PrefPromp
             continue
         history = tuple(ChatMessage(role=_ROLE[t["role"]], content=t["text"]) for t in before[:-1])
         message = before[-1]["text"]
-        lang = Lang(dialog.get("lang")) if dialog.get("lang") in ("zh", "en") else detect_lang(message)
-        yield PrefPrompt(id=f"{dialog.get('id', line_no)}#{idx}", lang=lang, region=dialog.get("region"),
-                         history=history, message=message, historical=turns[idx]["text"], findings=kinds)
+        raw_lang = dialog.get("lang")
+        lang = Lang(raw_lang) if raw_lang in ("zh", "en") else detect_lang(message)
+        yield PrefPrompt(
+            id=f"{dialog.get('id', line_no)}#{idx}",
+            lang=lang,
+            region=dialog.get("region"),
+            history=history,
+            message=message,
+            historical=turns[idx]["text"],
+            findings=kinds,
+        )
 
 
 def read_prompts(path: Path, limit: int | None = None) -> Iterator[PrefPrompt]:

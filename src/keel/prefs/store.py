@@ -43,9 +43,11 @@ def decided_ids(set_dir: Path) -> dict[str, str]:
 def pending(set_dir: Path, include_rule_decided: bool = False) -> list[dict[str, Any]]:
     """Items no human has judged; by default only those the rule judge left undecided."""
     decided = decided_ids(set_dir)
-    return [it for it in load_items(set_dir)
-            if not str(decided.get(it["id"], "")).startswith("human")
-            and (include_rule_decided or it["id"] not in decided)]
+    return [
+        it
+        for it in load_items(set_dir)
+        if not str(decided.get(it["id"], "")).startswith("human") and (include_rule_decided or it["id"] not in decided)
+    ]
 
 
 def record_choice(set_dir: Path, item_id: str, chosen: int, rejected: int, annotator: str) -> dict[str, Any]:
@@ -84,6 +86,10 @@ def final_pairs(set_dir: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
         prior = chosen.get(rec["id"])
-        if prior is None or not str(prior.get("judge", "")).startswith("human") or rec.get("judge", "").startswith("human"):
+        if (
+            prior is None
+            or not str(prior.get("judge", "")).startswith("human")
+            or rec.get("judge", "").startswith("human")
+        ):
             chosen[rec["id"]] = rec
     return list(chosen.values())

@@ -16,7 +16,8 @@ def read_manifest(cfg: KeelConfig, name: str) -> dict[str, Any]:
     path = checkpoints_dir(cfg) / name / CHECKPOINT_MANIFEST
     if not path.exists():
         raise NotFound(f"no checkpoint named {name!r} (see `keel models list`)")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
 
 
 def resolve_base(cfg: KeelConfig, spec: str) -> tuple[Path, tuple[Path, ...], str]:
@@ -35,7 +36,7 @@ def resolve_base(cfg: KeelConfig, spec: str) -> tuple[Path, tuple[Path, ...], st
     if kind == "ckpt":
         man = read_manifest(cfg, arg)
         folder = checkpoints_dir(cfg) / arg
-        adapters = tuple(Path(p) for p in man.get("parent_adapters", [])) + (folder / man["adapter_dir"],)
+        adapters = (*(Path(p) for p in man.get("parent_adapters", [])), folder / man["adapter_dir"])
         return Path(man["base_model_dir"]), adapters, f"{man['base_fingerprint'][:16]}+{arg}"
     raise ConfigError(f"a training base must be local, local:DIR or ckpt:NAME, not {spec!r}")
 
@@ -44,8 +45,15 @@ def list_models(cfg: KeelConfig) -> list[dict[str, Any]]:
     """The packaged model (if prepared) and every registered checkpoint."""
     rows: list[dict[str, Any]] = []
     packaged = packaged_dir(cfg.model_cache)
-    rows.append({"spec": "local", "name": PACKAGED_NAME, "kind": "packaged",
-                 "ready": is_prepared(packaged), "detail": str(packaged)})
+    rows.append(
+        {
+            "spec": "local",
+            "name": PACKAGED_NAME,
+            "kind": "packaged",
+            "ready": is_prepared(packaged),
+            "detail": str(packaged),
+        }
+    )
     root = checkpoints_dir(cfg)
     for folder in sorted(root.glob("*")) if root.exists() else []:
         man_path = folder / CHECKPOINT_MANIFEST
@@ -53,11 +61,17 @@ def list_models(cfg: KeelConfig) -> list[dict[str, Any]]:
             continue
         man = json.loads(man_path.read_text())
         losses = man.get("losses") or []
-        rows.append({
-            "spec": f"ckpt:{folder.name}", "name": folder.name, "kind": man.get("method", "?"),
-            "ready": (folder / man.get("adapter_dir", "adapter")).exists(),
-            "detail": f"base {man.get('base_model')} · {man.get('steps')} steps · "
-                      f"loss {losses[0]['loss']:.3f}→{losses[-1]['loss']:.3f}" if losses else f"base {man.get('base_model')}",
-            "created": man.get("created"),
-        })
+        rows.append(
+            {
+                "spec": f"ckpt:{folder.name}",
+                "name": folder.name,
+                "kind": man.get("method", "?"),
+                "ready": (folder / man.get("adapter_dir", "adapter")).exists(),
+                "detail": f"base {man.get('base_model')} · {man.get('steps')} steps · "
+                f"loss {losses[0]['loss']:.3f}→{losses[-1]['loss']:.3f}"
+                if losses
+                else f"base {man.get('base_model')}",
+                "created": man.get("created"),
+            }
+        )
     return rows

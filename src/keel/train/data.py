@@ -43,8 +43,12 @@ def read_examples(path: Path, method: Method) -> tuple[list[dict[str, Any]], str
             raise InvalidInput(f"{where}: not valid JSON ({exc.msg})") from None
         prompt = _messages(row.get("prompt"), f"{where} prompt", last="user")
         if method is Method.SFT:
-            examples.append({"prompt": prompt, "completion": _messages(row.get("completion"), f"{where} completion",
-                                                                         last="assistant")})
+            examples.append(
+                {
+                    "prompt": prompt,
+                    "completion": _messages(row.get("completion"), f"{where} completion", last="assistant"),
+                }
+            )
         else:
             chosen = _messages(row.get("chosen"), f"{where} chosen", last="assistant")
             rejected = _messages(row.get("rejected"), f"{where} rejected", last="assistant")

@@ -64,15 +64,24 @@ def _dpo_rows(examples: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int
         if not turns or turns[0]["from"] != "human" or len(turns) % 2 == 0:
             skipped += 1
             continue
-        rows.append({
-            "conversations": turns, "system": system,
-            "chosen": {"from": "gpt", "value": ex["chosen"][-1]["content"]},
-            "rejected": {"from": "gpt", "value": ex["rejected"][-1]["content"]},
-        })
+        rows.append(
+            {
+                "conversations": turns,
+                "system": system,
+                "chosen": {"from": "gpt", "value": ex["chosen"][-1]["content"]},
+                "rejected": {"from": "gpt", "value": ex["rejected"][-1]["content"]},
+            }
+        )
     return rows, skipped
 
 
-_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt", "system_tag": "system"}
+_TAGS = {
+    "role_tag": "from",
+    "content_tag": "value",
+    "user_tag": "human",
+    "assistant_tag": "gpt",
+    "system_tag": "system",
+}
 
 
 def _yaml_config(tc: TrainConfig, dataset: str, model_path: str) -> dict[str, Any]:
@@ -126,17 +135,23 @@ def export_llamafactory(
         skipped += skip
         counts[tc.method.value] = len(rows)
         (out / f"{name}.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-        entry: dict[str, Any] = {"file_name": f"{name}.json", "formatting": "sharegpt",
-                                 "columns": {"messages": "conversations", "system": "system"}, "tags": dict(_TAGS)}
+        entry: dict[str, Any] = {
+            "file_name": f"{name}.json",
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "system": "system"},
+            "tags": dict(_TAGS),
+        }
         if tc.method is Method.DPO:
             entry["ranking"] = True
             entry["columns"].update(chosen="chosen", rejected="rejected")
         info[name] = entry
         config_name = f"{name}_{tc.method.value}.yaml"
-        (out / config_name).write_text(yaml.safe_dump(_yaml_config(tc, name, model_path), sort_keys=False),
-                                       encoding="utf-8")
+        (out / config_name).write_text(
+            yaml.safe_dump(_yaml_config(tc, name, model_path), sort_keys=False), encoding="utf-8"
+        )
         files += [f"{name}.json", config_name]
     (out / "dataset_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf-8")
     files.insert(0, "dataset_info.json")
-    return ExportReport(folder=out, files=tuple(files), sft_examples=counts["sft"], dpo_examples=counts["dpo"],
-                        skipped=skipped)
+    return ExportReport(
+        folder=out, files=tuple(files), sft_examples=counts["sft"], dpo_examples=counts["dpo"], skipped=skipped
+    )

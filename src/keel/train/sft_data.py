@@ -25,8 +25,16 @@ class SftDataSummary(Frozen):
     by_route: dict[str, int]
 
 
-def build_sft_data(cfg: KeelConfig, rt: Runtime, datasets_dir: Path, out: Path, *, limit_per_route: int | None = None,
-                   kb_version: int | None = None, progress: Callable[[int], None] | None = None) -> SftDataSummary:
+def build_sft_data(
+    cfg: KeelConfig,
+    rt: Runtime,
+    datasets_dir: Path,
+    out: Path,
+    *,
+    limit_per_route: int | None = None,
+    kb_version: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SftDataSummary:
     """Every agent turn of the clean routes becomes (pipeline prompt → the agent's reply)."""
     version = resolve_version(rt.db, kb_version)
     day = cfg.today or date.today()
@@ -44,15 +52,27 @@ def build_sft_data(cfg: KeelConfig, rt: Runtime, datasets_dir: Path, out: Path, 
                 vec = rt.embedder.query([p.message])[0]
                 found = retrieve(index, p.message, vec, lang=p.lang, region=p.region, today=day, cfg=rt.cfg.retrieval)
                 messages = pipeline_messages(
-                    brand=cfg.brand_zh if p.lang is Lang.ZH else cfg.brand_en, lang=p.lang,
-                    passages=found.passages, state_facts="", constraints=(), soothe=False,
-                    history=p.history, message=p.message,
+                    brand=cfg.brand_zh if p.lang is Lang.ZH else cfg.brand_en,
+                    lang=p.lang,
+                    passages=found.passages,
+                    state_facts="",
+                    constraints=(),
+                    soothe=False,
+                    history=p.history,
+                    message=p.message,
                 )
-                f.write(json.dumps({
-                    "id": p.id, "route": name.removesuffix(".jsonl"),
-                    "prompt": [{"role": m.role.value, "content": m.content} for m in messages],
-                    "completion": [{"role": "assistant", "content": p.historical}],
-                }, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "id": p.id,
+                            "route": name.removesuffix(".jsonl"),
+                            "prompt": [{"role": m.role.value, "content": m.content} for m in messages],
+                            "completion": [{"role": "assistant", "content": p.historical}],
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 counts[name] += 1
                 total += 1
                 if progress:

@@ -51,7 +51,7 @@ def _load_model(base: Path, adapters: tuple[Path, ...]) -> tuple[Any, Any]:
 def _callback(total: int, progress: Progress | None) -> Any:
     from transformers import TrainerCallback
 
-    class _Report(TrainerCallback):  # type: ignore[misc]
+    class _Report(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
             if progress and logs is not None:
                 progress(state.global_step, total, logs.get("loss"))
@@ -68,7 +68,9 @@ def _last_checkpoint(work: Path) -> tuple[str | None, int | None]:
     return (str(found[-1]), int(found[-1].name.split("-")[-1])) if found else (None, None)
 
 
-def train(cfg: KeelConfig, tc: TrainConfig, progress: Progress | None = None, *, restart: bool = False) -> CheckpointInfo:
+def train(
+    cfg: KeelConfig, tc: TrainConfig, progress: Progress | None = None, *, restart: bool = False
+) -> CheckpointInfo:
     """Train (or resume) *tc* and register ``ckpt:<tc.name>`` with its manifest."""
     import peft
     import torch
@@ -94,35 +96,76 @@ def train(cfg: KeelConfig, tc: TrainConfig, progress: Progress | None = None, *,
         torch.set_num_threads(tc.threads)
 
     model, tokenizer = _load_model(base_dir, parent_adapters)
-    lora = LoraConfig(r=tc.lora.r, lora_alpha=tc.lora.alpha, lora_dropout=tc.lora.dropout,
-                      target_modules=list(tc.lora.target_modules), task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=tc.lora.r,
+        lora_alpha=tc.lora.alpha,
+        lora_dropout=tc.lora.dropout,
+        target_modules=list(tc.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
     common: dict[str, Any] = dict(
-        output_dir=str(work), max_steps=tc.max_steps, per_device_train_batch_size=tc.batch_size,
-        gradient_accumulation_steps=tc.grad_accum, learning_rate=tc.learning_rate, bf16=tc.bf16, use_cpu=True,
-        gradient_checkpointing=tc.gradient_checkpointing, save_steps=tc.save_steps, save_total_limit=2,
-        logging_steps=tc.logging_steps, report_to="none", seed=tc.seed, max_length=tc.max_length,
-        dataloader_num_workers=0, disable_tqdm=True, lr_scheduler_type="cosine", warmup_steps=min(5, tc.max_steps // 10),
+        output_dir=str(work),
+        max_steps=tc.max_steps,
+        per_device_train_batch_size=tc.batch_size,
+        gradient_accumulation_steps=tc.grad_accum,
+        learning_rate=tc.learning_rate,
+        bf16=tc.bf16,
+        use_cpu=True,
+        gradient_checkpointing=tc.gradient_checkpointing,
+        save_steps=tc.save_steps,
+        save_total_limit=2,
+        logging_steps=tc.logging_steps,
+        report_to="none",
+        seed=tc.seed,
+        max_length=tc.max_length,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        lr_scheduler_type="cosine",
+        warmup_steps=min(5, tc.max_steps // 10),
     )
     dataset = Dataset.from_list(examples)
     trainer: Any
     if tc.method is Method.SFT:
         from trl import SFTConfig, SFTTrainer
 
-        trainer = SFTTrainer(model=model, args=SFTConfig(**common), train_dataset=dataset, processing_class=tokenizer,
-                             peft_config=lora, callbacks=[_callback(tc.max_steps, progress)])
+        trainer = SFTTrainer(
+            model=model,
+            args=SFTConfig(**common),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=[_callback(tc.max_steps, progress)],
+        )
     else:
         from trl import DPOConfig, DPOTrainer
 
-        trainer = DPOTrainer(model=model, args=DPOConfig(**common, beta=tc.beta), train_dataset=dataset,
-                             processing_class=tokenizer, peft_config=lora, callbacks=[_callback(tc.max_steps, progress)])
+        trainer = DPOTrainer(
+            model=model,
+            args=DPOConfig(**common, beta=tc.beta),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=lora,
+            callbacks=[_callback(tc.max_steps, progress)],
+        )
     manifest: dict[str, Any] = {
-        "name": tc.name, "method": tc.method.value, "status": "training", "keel_version": __version__,
-        "created": datetime.now(UTC).isoformat(), "base_model": tc.base_model, "base_model_dir": str(base_dir),
-        "base_fingerprint": base_fp, "parent_adapters": [str(p) for p in parent_adapters], "adapter_dir": "adapter",
+        "name": tc.name,
+        "method": tc.method.value,
+        "status": "training",
+        "keel_version": __version__,
+        "created": datetime.now(UTC).isoformat(),
+        "base_model": tc.base_model,
+        "base_model_dir": str(base_dir),
+        "base_fingerprint": base_fp,
+        "parent_adapters": [str(p) for p in parent_adapters],
+        "adapter_dir": "adapter",
         "dataset": {"path": str(tc.train_file), "sha256": data_sha, "examples": len(examples)},
         "config": json.loads(tc.model_dump_json()),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-                     "trl": trl.__version__},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "peft": peft.__version__,
+            "trl": trl.__version__,
+        },
     }
     man_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     started = time.time()
@@ -131,12 +174,25 @@ def train(cfg: KeelConfig, tc: TrainConfig, progress: Progress | None = None, *,
     trainer.model.save_pretrained(folder / "adapter")
     tokenizer.save_pretrained(folder / "adapter")
     losses = tuple((int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h)
-    manifest.update(status="complete", steps=int(trainer.state.global_step), train_seconds=round(seconds, 1),
-                    finished=datetime.now(UTC).isoformat(), resumed_from_step=resumed_step,
-                    losses=[{"step": s, "loss": round(v, 5)} for s, v in losses])
+    manifest.update(
+        status="complete",
+        steps=int(trainer.state.global_step),
+        train_seconds=round(seconds, 1),
+        finished=datetime.now(UTC).isoformat(),
+        resumed_from_step=resumed_step,
+        losses=[{"step": s, "loss": round(v, 5)} for s, v in losses],
+    )
     if tc.method is Method.DPO:
-        manifest["reward_accuracies"] = [round(float(h["rewards/accuracies"]), 4) for h in trainer.state.log_history
-                                         if "rewards/accuracies" in h]
+        manifest["reward_accuracies"] = [
+            round(float(h["rewards/accuracies"]), 4) for h in trainer.state.log_history if "rewards/accuracies" in h
+        ]
     man_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    return CheckpointInfo(name=tc.name, path=folder, method=tc.method, steps=int(trainer.state.global_step),
-                          losses=losses, seconds=seconds, resumed_from=resumed_step)
+    return CheckpointInfo(
+        name=tc.name,
+        path=folder,
+        method=tc.method,
+        steps=int(trainer.state.global_step),
+        losses=losses,
+        seconds=seconds,
+        resumed_from=resumed_step,
+    )
