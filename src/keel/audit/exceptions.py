@@ -42,18 +42,30 @@ def candidate_passages(book: PolicyBook, ex: Exchange, region: str | None,
     return [book.passages[i] for i in order]
 
 
-def _window_violation(ex: Exchange, region: str | None, passages: list[PolicyPassage],
+_TIME_WORDS = frozenset({"day", "days", "天", "within", "内"})
+
+
+def _window_violation(ex: Exchange, region: str | None, book: PolicyBook, passages: list[PolicyPassage],
                       tokens: frozenset[str]) -> tuple[PolicyPassage, str, int] | None:
+    """The window that fits the exchange best (shared words; passages that fit the cluster first)."""
     if ex.elapsed is None:
         return None
+    rank = {p.doc_id: i for i, p in enumerate(passages)}
+    words = tokens - _TIME_WORDS
     best: tuple[float, int, PolicyPassage, str] | None = None
-    for rank, p in enumerate(passages):
+    for p in book.passages:
+        if not p.windows or not p.applies_to(region):
+            continue
+        bonus = 1.0 - 0.3 * rank[p.doc_id] if p.doc_id in rank else 0.0
         for w in p.windows:
             if w.quality != ex.quality_claim:
                 continue
             if region is not None and "all" not in w.regions and region not in w.regions:
                 continue
-            score = len(tokens & w.tokens) - 0.3 * rank
+            shared = len(words & w.tokens)
+            if not shared:
+                continue
+            score = shared + bonus
             # region unknown: of equally fitting windows take the longest (never accuse on a guess)
             if best is None or (score, w.days) > (best[0], best[1]):
                 best = (score, w.days, p, w.sentence)
@@ -112,7 +124,7 @@ def hidden_exception(dialog: Dialog, ex: Exchange, region: str | None, book: Pol
     tokens = content_tokens(ex.question + " " + ex.answer)
     why: str | None = None
     hit: tuple[PolicyPassage, str] | None = None
-    window = _window_violation(ex, region, passages, tokens)
+    window = _window_violation(ex, region, book, passages, tokens)
     item = _item_violation(ex, passages)
     once = _once_violation(ex, passages, tokens)
     comp = _compensation_violation(ex, passages)

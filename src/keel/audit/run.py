@@ -135,7 +135,9 @@ class _Analysis:
         for f in (state_dependent(d, agent_turns), self.volatile.detect(d)):
             if f is not None:
                 findings.append(f)
-        dialog_level = bool(findings)
+        # turns carrying state or volatile content are not compared across agents (they are already
+        # excluded); the dialog's other exchanges still are
+        local_turns = {t for f in findings for t in f.turns}
         grounded = False
         entries: list[dict[str, Any]] = []
         for x in exs:
@@ -148,7 +150,8 @@ class _Analysis:
                 if f is not None:
                     findings.append(f)
                     x.flagged = True
-            if x.flagged or dialog_level or not x.substantive:
+            touched = local_turns.intersection(x.agent_turns + x.customer_turns)
+            if x.flagged or touched or not x.substantive:
                 continue
             grounded = grounded or self._grounded(x, region, ranked)
             # a case a KB rule decided (window, exclusion, limit) is judged on its own, not compared
