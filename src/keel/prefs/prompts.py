@@ -26,7 +26,7 @@ class PrefPrompt(Frozen):
     findings: tuple[str, ...]
 
 
-def _turn_prompts(record: dict[str, object], line_no: int) -> Iterator[PrefPrompt]:
+def _turn_prompts(record: dict[str, object], line_no: int, every_turn: bool = False) -> Iterator[PrefPrompt]:
     dialog = record.get("dialog")
     if not isinstance(dialog, dict) or not isinstance(dialog.get("turns"), list):
         raise InvalidInput(f"line {line_no}: not an audit routed record (no dialog.turns)")
@@ -36,7 +36,9 @@ def _turn_prompts(record: dict[str, object], line_no: int) -> Iterator[PrefPromp
         [f for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
     )
     flagged = sorted({int(i) for f in finding_dicts for i in f.get("turns", [])})
-    if not flagged:
+    if every_turn:
+        flagged = [i for i, t in enumerate(turns) if _ROLE[t["role"]] is Role.ASSISTANT]
+    elif not flagged:
         flagged = [i for i, t in enumerate(turns) if _ROLE[t["role"]] is Role.ASSISTANT][:1]
     kinds = tuple(sorted({str(f.get("kind")) for f in finding_dicts}))
     for idx in flagged:
@@ -60,8 +62,11 @@ def _turn_prompts(record: dict[str, object], line_no: int) -> Iterator[PrefPromp
         )
 
 
-def read_prompts(path: Path, limit: int | None = None) -> Iterator[PrefPrompt]:
-    """Prompts from an audit dataset (``datasets/preference_candidate.jsonl``); bad lines raise with their number."""
+def read_prompts(path: Path, limit: int | None = None, every_turn: bool = False) -> Iterator[PrefPrompt]:
+    """Prompts from an audit dataset (``datasets/preference_candidate.jsonl``); bad lines raise with their number.
+
+    By default one prompt per flagged agent turn (or the first agent turn); *every_turn* yields all of them.
+    """
     if not path.exists():
         raise InvalidInput(f"file not found: {path}")
     count = 0
@@ -73,7 +78,7 @@ def read_prompts(path: Path, limit: int | None = None) -> Iterator[PrefPrompt]:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InvalidInput(f"{path.name}:{no}: not valid JSON ({exc.msg})") from None
-            for prompt in _turn_prompts(record, no):
+            for prompt in _turn_prompts(record, no, every_turn):
                 yield prompt
                 count += 1
                 if limit is not None and count >= limit:

@@ -15,6 +15,8 @@ from keel.online.kb.store import resolve_version
 from keel.online.prompt import pipeline_messages
 from keel.online.runtime import Runtime
 from keel.prefs.prompts import read_prompts
+from keel.judge import judge_reply
+from keel.text import normalize
 
 SFT_ROUTES = ("faq_sft.jsonl", "style_sft.jsonl")
 
@@ -41,6 +43,7 @@ def build_sft_data(
     index = rt.indexes.get(version, rt.tenant)
     counts: dict[str, int] = {}
     total = 0
+    seen: set[tuple[str, str]] = set()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as f:
         for name in SFT_ROUTES:
@@ -48,7 +51,15 @@ def build_sft_data(
             if not path.exists():
                 raise InvalidInput(f"{path} not found: give the `datasets` folder of an audit run")
             counts[name] = 0
-            for p in read_prompts(path, limit_per_route):
+            for p in read_prompts(path, None, every_turn=True):
+                if limit_per_route is not None and counts[name] >= limit_per_route:
+                    break
+                norm = normalize(p.message)
+                if len(norm) <= 12 and rt.rules.topic_hit("small_talk", norm):
+                    continue  # greetings and thanks teach nothing about the shop's answers
+                if (norm, p.historical) in seen:
+                    continue  # the same exchange many times over would only teach repetition
+                seen.add((norm, p.historical))
                 vec = rt.embedder.query([p.message])[0]
                 found = retrieve(index, p.message, vec, lang=p.lang, region=p.region, today=day, cfg=rt.cfg.retrieval)
                 messages = pipeline_messages(
@@ -67,7 +78,12 @@ def build_sft_data(
                             "id": p.id,
                             "route": name.removesuffix(".jsonl"),
                             "prompt": [{"role": m.role.value, "content": m.content} for m in messages],
-                            "completion": [{"role": "assistant", "content": p.historical}],
+                            "completion": [
+                                {
+                                    "role": "assistant",
+                                    "content": f"{p.historical}\nACTION: {judge_reply(p.historical, p.message, p.lang).action.value}",
+                                }
+                            ],
                         },
                         ensure_ascii=False,
                     )
