@@ -75,7 +75,7 @@ def shoot(page: Page, out: Path, name: str) -> None:
 def run(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="keel-shots-"))
-    cfg = load_config(env={}, home=home, model="scripted", today=date(2026, 11, 24))
+    cfg = load_config(env={}, home=home, model="scripted", today=date(2026, 11, 24), api_auth="off")
     setup_demo(cfg, prepare_model=False, log=lambda _m: None)
     runtime = open_runtime(cfg, model=ScriptedModel())
     runtime.indexes.get(store.resolve_version(runtime.db, None))  # build the KB index before the first customer

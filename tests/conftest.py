@@ -1,14 +1,23 @@
-"""Shared fixtures: a demo runtime with a scripted model, built in code; no network."""
+"""Shared fixtures: a demo runtime with a scripted model, built in code; no network.
+
+Storage tests (marker ``storage``) run twice: on SQLite and on a real PostgreSQL server that
+the session starts itself (``keel.db.pgserver``: ``initdb`` + ``pg_ctl`` on a unix socket in a
+temp folder, no TCP; as root it runs as the ``postgres`` system user through ``runuser``).
+Each PostgreSQL test gets a database of its own. Without ``initdb`` (``apt-get install
+postgresql``) the PostgreSQL variants are skipped with that reason.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from keel.config import DEMO_DIR, KeelConfig, load_config
+from keel.db.pgserver import PostgresServer, find_pg_bin
 from keel.online.kb import store
 from keel.online.model.scripted import ScriptedModel, ScriptEntry
 from keel.online.runtime import Runtime, open_runtime
@@ -22,10 +31,45 @@ def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("embeddings")
 
 
+BACKENDS = ("sqlite", pytest.param("postgres", marks=pytest.mark.postgres))
+_db_names = itertools.count(1)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("storage"):
+        metafunc.parametrize("db_url", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    if find_pg_bin() is None:
+        pytest.skip("PostgreSQL is not installed (no initdb on PATH or in /usr/lib/postgresql/*/bin)")
+    with PostgresServer() as server:
+        yield server
+
+
 @pytest.fixture
-def cfg(tmp_path: Path, embedding_cache: Path) -> KeelConfig:
+def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """``None`` (SQLite under the test's home) or the URL of a fresh PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    name = f"keel_test_{next(_db_names)}"
+    url = server.create_database(name)
+    yield url
+    server.drop_database(name)
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, embedding_cache: Path, db_url: str | None) -> KeelConfig:
     return load_config(
-        env={}, home=tmp_path / "home", model="scripted", today=TODAY, embedding_cache_dir=embedding_cache
+        env={},
+        home=tmp_path / "home",
+        model="scripted",
+        today=TODAY,
+        embedding_cache_dir=embedding_cache,
+        database_url=db_url,
     )
 
 

@@ -54,7 +54,7 @@ def fresh_runtime(base: Runtime, home: Path) -> Runtime:
     """The shared runtime on a new database (demo KB v1 + v2 published, the test accounts added)."""
     from conftest import publish_demo
 
-    cfg = base.cfg.with_overrides(home=home)
+    cfg = base.cfg.with_overrides(home=home, api_auth="off")  # the helpers drive /v1 without a key
     db = open_database(cfg.db_url)
     cache = EmbeddingCache(cfg.index_dir / "embeddings.sqlite", base.embedder)
     rt = dataclasses.replace(base, cfg=cfg, db=db, indexes=IndexRegistry(db, cache))

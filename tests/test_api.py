@@ -1,15 +1,19 @@
-"""HTTP API: happy paths, real status codes on bad input, and nothing lost."""
+"""HTTP API: happy paths, real status codes on bad input, and nothing lost (SQLite and PostgreSQL)."""
 
 import pytest
 from fastapi.testclient import TestClient
 
 from keel.api.app import create_app
+from keel.api.keys import create_key
+
+pytestmark = pytest.mark.storage
 
 
 @pytest.fixture
 def client(runtime):
     app = create_app(runtime.cfg, runtime=runtime)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    key = create_key(runtime.db, "default", "tests").secret
+    with TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {key}"}) as c:
         yield c
 
 
@@ -71,6 +75,7 @@ def test_unknown_things_are_404(client):
     assert client.get("/v1/conversations/never-seen/traces").status_code == 404
     assert client.post("/v1/handoffs/999/claim", json={"agent": "a"}).status_code == 404
     assert client.post("/v1/kb/rollback/42").status_code == 404
+    assert client.post(f"/v1/handoffs/{2**70}/claim", json={"agent": "a"}).status_code == 422
 
 
 def test_errors_lose_nothing(client):

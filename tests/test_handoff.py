@@ -6,6 +6,8 @@ from keel.online import handoff as queue
 from keel.online.conversations import ConversationStatus, load_conversation
 from keel.online.pipeline import MessageRequest, handle_message
 
+pytestmark = pytest.mark.storage
+
 
 def send(rt, text, conv="h1", user="u1001"):
     return handle_message(rt, MessageRequest(conversation_id=conv, text=text, user_id=user))
@@ -53,3 +55,38 @@ def test_conversation_belongs_to_its_user(runtime):
     send(runtime, "你好", conv="mine", user="u1001")
     with pytest.raises(Conflict, match="another user"):
         send(runtime, "你好", conv="mine", user="u1002")
+
+
+def test_claim_next_never_gives_one_handoff_to_two_agents(runtime):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = {send(runtime, "转人工", conv=f"q{i}", user=None).handoff_id for i in range(12)}
+    assert len(ids) == 12
+
+    def agent(name):
+        won = []
+        while (h := queue.claim_next(runtime.db, name)) is not None:
+            assert h.claimed_by == name and h.status is queue.HandoffStatus.CLAIMED
+            won.append(h.id)
+        return won
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(agent, [f"agent-{i}" for i in range(6)]))
+    claimed = [hid for won in results for hid in won]
+    assert sorted(claimed) == sorted(ids)  # every handoff once, none twice
+    assert queue.claim_next(runtime.db, "late") is None
+    assert all(h.claimed_by for h in queue.list_handoffs(runtime.db))
+    with pytest.raises(InvalidInput):
+        queue.claim_next(runtime.db, "bad\x00name")
+
+
+def test_concurrent_turns_of_one_conversation_keep_order_and_one_handoff(runtime):
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = ["转人工"] * 3 + ["电子发票在哪里下载？"] * 3
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda t: send(runtime, t, conv="busy"), texts))
+    conv = load_conversation(runtime.db, "busy")
+    assert [m.seq for m in conv.messages] == list(range(1, len(conv.messages) + 1))
+    assert len({r.turn_id for r in results}) == 6
+    assert len(queue.list_handoffs(runtime.db)) == 1

@@ -30,9 +30,12 @@ def write(folder: Path, name: str, **fields: str) -> None:
     (folder / f"{name}.md").write_text(DOC.format(**fields), encoding="utf-8")
 
 
+pytestmark = pytest.mark.storage
+
+
 @pytest.fixture
-def db(tmp_path):
-    return open_database(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+def db(tmp_path, db_url):
+    return open_database(db_url or f"sqlite:///{tmp_path / 'kb.sqlite'}")
 
 
 def test_publish_overlay_diff_rollback(db, tmp_path):

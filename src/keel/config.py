@@ -11,7 +11,7 @@ import os
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -91,6 +91,12 @@ class KeelConfig(_Section):
     default_lang: str = Field("zh", pattern="^(zh|en)$", description="language when a message has no letters")
     brand_zh: str = Field("港湾优品", description="the business's name in Chinese prompts")
     brand_en: str = Field("Harbor Goods", description="the business's name in English prompts")
+    api_auth: Literal["required", "off"] = Field(
+        "required",
+        description="'required': every /v1 call needs an API key (Authorization: Bearer or X-API-Key), whose "
+        "tenant scopes it; 'off': no key, everything is the default tenant (a single-tenant box behind your own "
+        "gateway, tests)",
+    )
     retrieval: RetrievalConfig = RetrievalConfig()
     decision: DecisionConfig = DecisionConfig()
     generation: GenerationConfig = GenerationConfig()
@@ -132,6 +138,7 @@ _ENV = {
     "KEEL_STATE": "state",
     "KEEL_KB_VERSION": "kb_version",
     "KEEL_TODAY": "today",
+    "KEEL_API_AUTH": "api_auth",
 }
 
 

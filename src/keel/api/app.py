@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
 from keel import __version__
+from keel.api.keys import tenant_of
 from keel.api.schemas import AgentIn, AgentReplyIn, ChatCompletionIn, MessageIn
 from keel.config import KeelConfig, build_config
 from keel.domain import jsonable
-from keel.errors import InvalidInput, KeelError
+from keel.errors import InvalidInput, KeelError, Unauthorized
+from keel.logs import configure_logging
 from keel.online import handoff as queue
 from keel.online.conversations import check_conversation_id, list_conversations, load_conversation
 from keel.online.kb import store
@@ -31,6 +38,12 @@ from keel.online.runtime import Runtime, open_runtime
 from keel.online.trace import traces_for
 
 MAX_BODY_BYTES = 1_000_000
+MAX_ID = 2**31 - 1  # ids and versions fit a 32-bit integer column on every database
+
+log = logging.getLogger("keel.api")
+_bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer keel_…`")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key, as a header")
+HandoffId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class _BodyLimit(BaseHTTPMiddleware):
@@ -47,13 +60,29 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
 
 
+def tenant_rt(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Runtime:
+    """The runtime seen by this request's tenant (the API key's); 401 without a valid key."""
+    base: Runtime = request.app.state.rt
+    if request.app.state.cfg.api_auth == "off":
+        return base
+    tenant = tenant_of(base.db, bearer.credentials if bearer else api_key)
+    return base if tenant == base.tenant else dataclasses.replace(base, tenant=tenant)
+
+
+Rt = Annotated[Runtime, Depends(tenant_rt)]
+
+
 def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; the runtime (model, indexes) is opened once at startup unless given."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "rt", None) is None:
-            app.state.rt = open_runtime(cfg)
+            app.state.rt = open_runtime(cfg)  # one runtime per worker process
         yield
 
     app = FastAPI(
@@ -68,7 +97,20 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
 
     @app.exception_handler(KeelError)
     async def keel_error(_req: Request, exc: KeelError) -> JSONResponse:
-        return _error(exc.http_status, type(exc).__name__, exc.message)
+        response = _error(exc.http_status, type(exc).__name__, exc.message)
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(DataError)
+    async def bad_value(_req: Request, exc: DataError) -> JSONResponse:  # a value the database cannot store
+        log.warning("database refused a value: %s", exc.orig)
+        return _error(422, "InvalidInput", "a value in the request cannot be stored (too long or not text)")
+
+    @app.exception_handler(OperationalError)
+    async def db_down(_req: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc.orig)
+        return _error(503, "RuntimeFailure", "the database is unavailable; retry shortly")
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -89,22 +131,25 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(_req: Request, exc: Exception) -> JSONResponse:  # never a stack trace to a client
+        log.error("unexpected error", exc_info=exc)  # the log filter redacts personal data
         return _error(500, "InternalError", "internal error; the request was logged")
 
-    def rt(request: Request) -> Runtime:
-        runtime: Runtime = request.app.state.rt
-        return runtime
-
     @app.get("/healthz", tags=["ops"])
-    def health(request: Request) -> dict[str, Any]:
-        r = rt(request)
-        return {"status": "ok", "model": r.model.name, "kb_version": store.current_version(r.db, r.tenant)}
+    def health(request: Request) -> JSONResponse:
+        """Liveness and readiness for a load balancer: the database answers and a model is configured."""
+        r: Runtime = request.app.state.rt
+        try:
+            with r.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError:
+            return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        return JSONResponse({"status": "ok", "model": r.model.name, "database": r.db.engine.dialect.name})
 
     @app.post("/v1/conversations/{conversation_id}/messages", tags=["conversations"])
-    def post_message(conversation_id: str, body: MessageIn, request: Request) -> dict[str, Any]:
+    def post_message(conversation_id: str, body: MessageIn, r: Rt) -> dict[str, Any]:
         """Send a customer message; the reply comes with its decision (action, modifiers, rules, KB)."""
         result = handle_message(
-            rt(request),
+            r,
             MessageRequest(
                 conversation_id=conversation_id, text=body.text, user_id=body.user_id, kb_version=body.kb_version
             ),
@@ -112,64 +157,64 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
         return result.model_dump(mode="json")
 
     @app.get("/v1/conversations", tags=["conversations"])
-    def get_conversations(request: Request, q: str = "", limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        r = rt(request)
-        return {"conversations": jsonable(list_conversations(r.db, r.tenant, q, min(limit, 200), offset))}
+    def get_conversations(
+        r: Rt,
+        q: Annotated[str, Query(max_length=200)] = "",
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    ) -> dict[str, Any]:
+        return {"conversations": jsonable(list_conversations(r.db, r.tenant, q, limit, offset))}
 
     @app.get("/v1/conversations/{conversation_id}", tags=["conversations"])
-    def get_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
+    def get_conversation(conversation_id: str, r: Rt) -> dict[str, Any]:
         """The transcript and status of a conversation."""
         check_conversation_id(conversation_id)
-        r = rt(request)
         return load_conversation(r.db, conversation_id, r.tenant).model_dump(mode="json")
 
     @app.get("/v1/conversations/{conversation_id}/traces", tags=["conversations"])
-    def get_traces(conversation_id: str, request: Request) -> dict[str, Any]:
+    def get_traces(conversation_id: str, r: Rt) -> dict[str, Any]:
         """Per-turn traces (redacted): rule hits, KB version and passages, proposal vs decision, latency."""
-        r = rt(request)
         load_conversation(r.db, check_conversation_id(conversation_id), r.tenant)
-        return {"traces": traces_for(r.db, conversation_id)}
+        return {"traces": traces_for(r.db, conversation_id, r.tenant)}
 
     @app.get("/v1/handoffs", tags=["handoffs"])
-    def get_handoffs(request: Request, all: bool = False) -> dict[str, Any]:
-        r = rt(request)
+    def get_handoffs(r: Rt, all: bool = False) -> dict[str, Any]:
         statuses = tuple(s.value for s in queue.HandoffStatus) if all else queue.OPEN_STATUSES
         return {"handoffs": [h.model_dump(mode="json") for h in queue.list_handoffs(r.db, statuses, r.tenant)]}
 
+    @app.post("/v1/handoffs/claim-next", tags=["handoffs"])
+    def claim_next(body: AgentIn, r: Rt) -> dict[str, Any]:
+        """Claim the oldest queued handoff for this agent; `handoff` is null when the queue is empty."""
+        h = queue.claim_next(r.db, body.agent, r.tenant)
+        return {"handoff": h.model_dump(mode="json") if h else None}
+
     @app.post("/v1/handoffs/{handoff_id}/claim", tags=["handoffs"])
-    def claim(handoff_id: int, body: AgentIn, request: Request) -> dict[str, Any]:
-        r = rt(request)
+    def claim(handoff_id: HandoffId, body: AgentIn, r: Rt) -> dict[str, Any]:
         return queue.claim(r.db, handoff_id, body.agent, r.tenant).model_dump(mode="json")
 
     @app.post("/v1/handoffs/{handoff_id}/reply", tags=["handoffs"])
-    def reply(handoff_id: int, body: AgentReplyIn, request: Request) -> dict[str, Any]:
-        r = rt(request)
+    def reply(handoff_id: HandoffId, body: AgentReplyIn, r: Rt) -> dict[str, Any]:
         return queue.reply(r.db, handoff_id, body.agent, body.text, r.tenant).model_dump(mode="json")
 
     @app.post("/v1/handoffs/{handoff_id}/release", tags=["handoffs"])
-    def release(handoff_id: int, body: AgentIn, request: Request) -> dict[str, Any]:
-        r = rt(request)
+    def release(handoff_id: HandoffId, body: AgentIn, r: Rt) -> dict[str, Any]:
         return queue.release(r.db, handoff_id, body.agent, r.tenant).model_dump(mode="json")
 
     @app.post("/v1/handoffs/{handoff_id}/close", tags=["handoffs"])
-    def close(handoff_id: int, body: AgentIn, request: Request) -> dict[str, Any]:
-        r = rt(request)
+    def close(handoff_id: HandoffId, body: AgentIn, r: Rt) -> dict[str, Any]:
         return queue.close(r.db, handoff_id, body.agent, r.tenant).model_dump(mode="json")
 
     @app.get("/v1/kb/versions", tags=["knowledge base"])
-    def kb_versions(request: Request) -> dict[str, Any]:
-        r = rt(request)
+    def kb_versions(r: Rt) -> dict[str, Any]:
         return {"versions": [v.model_dump(mode="json") for v in store.list_versions(r.db, r.tenant)]}
 
     @app.post("/v1/kb/rollback/{version}", tags=["knowledge base"])
-    def kb_rollback(version: int, request: Request) -> dict[str, Any]:
-        r = rt(request)
+    def kb_rollback(version: Annotated[int, Path(ge=1, le=MAX_ID)], r: Rt) -> dict[str, Any]:
         return store.rollback(r.db, version, r.tenant).model_dump(mode="json")
 
     @app.post("/v1/chat/completions", tags=["openai-compatible"])
-    def chat_completions(body: ChatCompletionIn, request: Request) -> Any:
+    def chat_completions(body: ChatCompletionIn, request: Request, r: Rt) -> Any:
         """OpenAI-compatible: the last user message goes through Keel; the decision rides along in `keel`."""
-        r = rt(request)
         users = [m for m in body.messages if m.role == "user"]
         if not users:
             raise InvalidInput("messages: no user message")
@@ -215,8 +260,13 @@ def _content_text(content: str | list[dict[str, Any]] | None) -> str:
 
 
 def _derive_id(body: ChatCompletionIn, users: list[Any]) -> str:
-    """Stateless front ends resend the history: the first user message names the conversation."""
-    seed = f"{body.user or ''}\0{_content_text(users[0].content)}" if len(users) > 1 else uuid.uuid4().hex
+    """Stateless front ends resend the history: the user and the first message name the conversation.
+
+    Only for a known user (a conversation stays bound to its user): two anonymous customers who
+    opened with the same words must never share a history, so without ``user`` every call
+    starts a new conversation unless ``conversation_id`` names one.
+    """
+    seed = f"{body.user}\0{_content_text(users[0].content)}" if body.user and len(users) > 1 else uuid.uuid4().hex
     return "oai-" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
@@ -233,4 +283,5 @@ def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used by ``keel serve``, one call per worker)."""
     raw = os.environ.get("KEEL_SERVE_CONFIG")
     cfg = build_config(json.loads(raw)) if raw else __import__("keel.config").config.load_config()
+    configure_logging()
     return create_app(cfg)

@@ -11,8 +11,10 @@ class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(..., description="the customer's message", examples=["电子发票在哪里下载？"])
-    user_id: str | None = Field(None, description="the customer's id in your CRM (state provider)", examples=["u1001"])
-    kb_version: int | None = Field(None, description="pin the KB version for this message")
+    user_id: str | None = Field(
+        None, max_length=128, description="the customer's id in your CRM (state provider)", examples=["u1001"]
+    )
+    kb_version: int | None = Field(None, ge=1, le=2**31 - 1, description="pin the KB version for this message")
 
 
 class AgentReplyIn(BaseModel):
@@ -40,9 +42,11 @@ class ChatCompletionIn(BaseModel):
 
     model: str = "keel"
     messages: list[OpenAIMessage] = Field(..., min_length=1)
-    user: str | None = Field(None, description="used as the Keel user id")
+    user: str | None = Field(None, max_length=128, description="used as the Keel user id")
     stream: bool = False
-    conversation_id: str | None = Field(None, description="Keel extension: continue this conversation")
+    conversation_id: str | None = Field(
+        None, max_length=128, description="Keel extension: continue this conversation"
+    )
 
 
 class ErrorOut(BaseModel):

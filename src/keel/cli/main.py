@@ -13,6 +13,7 @@ from keel.cli import chat as chat_cmd
 from keel.cli import eval as eval_cmd
 from keel.cli import handoff as handoff_cmd
 from keel.cli import kb as kb_cmd
+from keel.cli import keys as keys_cmd
 from keel.cli import prefs as prefs_cmd
 from keel.cli import train as train_cmd
 from keel.cli.common import STATE, config, console, friendly, read_text_arg
@@ -31,6 +32,7 @@ app.add_typer(train_cmd.app, name="train")
 app.add_typer(prefs_cmd.app, name="prefs")
 app.add_typer(train_cmd.models_app, name="models")
 app.add_typer(agents_cmd.app, name="agents")
+app.add_typer(keys_cmd.app, name="keys")
 model_app = typer.Typer(help="The local model cache.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 demo_app = typer.Typer(help="The embedded demo shop.", no_args_is_help=True)
@@ -126,6 +128,9 @@ def demo_setup(
     console.print(
         f"[green]demo ready:[/] KB versions {list(report.kb_versions)}, in force: v{report.current_version}"
     )
+    if report.api_key:
+        console.print(f"demo API key (tenant default, shown once; also in {report.api_key_file}):")
+        print(report.api_key)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -18,11 +20,12 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# a conversation id is the client's; it names a conversation within its tenant only
 conversations = Table(
     "conversations",
     metadata,
+    Column("tenant", String(64), primary_key=True, default="default"),
     Column("id", String(128), primary_key=True),
-    Column("tenant", String(64), nullable=False, default="default"),
     Column("user_id", String(128), nullable=True),
     Column("lang", String(8), nullable=True),
     Column("status", String(16), nullable=False),  # bot | human | closed
@@ -34,32 +37,36 @@ messages = Table(
     "messages",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("conversation_id", String(128), ForeignKey("conversations.id"), nullable=False),
+    Column("tenant", String(64), nullable=False, default="default"),
+    Column("conversation_id", String(128), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("role", String(16), nullable=False),
     Column("content", Text, nullable=False),
     Column("turn_id", String(64), nullable=True),
     Column("author", String(128), nullable=True),  # agent name for human replies
     Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("conversation_id", "seq", name="uq_message_seq"),
+    UniqueConstraint("tenant", "conversation_id", "seq", name="uq_message_seq"),
+    ForeignKeyConstraint(["tenant", "conversation_id"], ["conversations.tenant", "conversations.id"]),
 )
 
 traces = Table(
     "traces",
     metadata,
     Column("turn_id", String(64), primary_key=True),
-    Column("conversation_id", String(128), nullable=False, index=True),
+    Column("tenant", String(64), nullable=False, default="default"),
+    Column("conversation_id", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("action", String(16), nullable=False),
     Column("latency_ms", Integer, nullable=False),
     Column("data", JSON, nullable=False),  # redacted
 )
+Index("ix_traces_conversation", traces.c.tenant, traces.c.conversation_id, traces.c.created_at)
 
 handoffs = Table(
     "handoffs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("conversation_id", String(128), nullable=False, index=True),
+    Column("conversation_id", String(128), nullable=False),
     Column("tenant", String(64), nullable=False, default="default"),
     Column("status", String(16), nullable=False),  # queued | claimed | released | closed
     Column("reason", String(32), nullable=False),
@@ -72,6 +79,7 @@ handoffs = Table(
     Column("closed_at", DateTime(timezone=True), nullable=True),
 )
 Index("ix_handoffs_status", handoffs.c.status, handoffs.c.id)
+Index("ix_handoffs_conversation", handoffs.c.tenant, handoffs.c.conversation_id)
 
 kb_versions = Table(
     "kb_versions",
@@ -124,4 +132,19 @@ agents = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("tenant", "name", name="uq_agent_name"),
+)
+
+# keys of the service API: only the sha256 of a key is stored; the key itself is shown once
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("key_sha256", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),  # the first characters, to recognise a key in a list
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("tenant", "name", name="uq_api_key_name"),
 )

@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from keel.db import Database
 from keel.db.engine import utcnow
@@ -53,34 +54,41 @@ def check_conversation_id(conversation_id: str) -> str:
     return conversation_id
 
 
-def _row(conn: Connection, conversation_id: str, tenant: str) -> Any:
-    return conn.execute(
-        select(conversations).where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
-    ).first()
+def _row(conn: Connection, conversation_id: str, tenant: str, lock: bool = False) -> Any:
+    stmt = select(conversations).where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
+    return conn.execute(stmt.with_for_update() if lock else stmt).first()
+
+
+def _insert_if_missing(conn: Connection, values: dict[str, Any]) -> None:
+    """Create the row unless a concurrent first message already did (no error either way)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(conversations).values(**values).on_conflict_do_nothing())
 
 
 def ensure_conversation(
     conn: Connection, conversation_id: str, user_id: str | None, tenant: str, lang: str
 ) -> ConversationStatus:
-    """Create the conversation on its first message; it stays bound to its first user."""
-    row = _row(conn, conversation_id, tenant)
+    """Create the conversation on its first message and lock it; it stays bound to its first user.
+
+    Conversation ids are scoped to the tenant: another tenant's conversation of the same id is
+    neither seen nor touched.
+    """
+    row = _row(conn, conversation_id, tenant, lock=True)
     if row is None:
-        taken = conn.scalar(select(conversations.c.tenant).where(conversations.c.id == conversation_id))
-        if taken is not None:
-            raise Conflict(f"conversation id {conversation_id!r} is already in use")
         now = utcnow()
-        conn.execute(
-            insert(conversations).values(
-                id=conversation_id,
-                tenant=tenant,
-                user_id=user_id,
-                lang=lang,
-                status=ConversationStatus.BOT.value,
-                created_at=now,
-                updated_at=now,
-            )
+        _insert_if_missing(
+            conn,
+            {
+                "id": conversation_id,
+                "tenant": tenant,
+                "user_id": user_id,
+                "lang": lang,
+                "status": ConversationStatus.BOT.value,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
-        return ConversationStatus.BOT
+        row = _row(conn, conversation_id, tenant, lock=True)
     if row.user_id != user_id:
         raise Conflict(f"conversation {conversation_id!r} belongs to another user")
     return ConversationStatus(row.status)
@@ -94,11 +102,23 @@ def append_message(
     *,
     turn_id: str | None = None,
     author: str | None = None,
+    tenant: str = "default",
 ) -> int:
-    seq = (conn.scalar(select(func.max(messages.c.seq)).where(messages.c.conversation_id == conversation_id)) or 0) + 1
+    """Append to the transcript; the conversation row is locked so sequence numbers never collide."""
+    if _row(conn, conversation_id, tenant, lock=True) is None:
+        raise NotFound(f"conversation {conversation_id!r} not found")
+    seq = (
+        conn.scalar(
+            select(func.max(messages.c.seq)).where(
+                messages.c.tenant == tenant, messages.c.conversation_id == conversation_id
+            )
+        )
+        or 0
+    ) + 1
     now = utcnow()
     conn.execute(
-        insert(messages).values(
+        messages.insert().values(
+            tenant=tenant,
             conversation_id=conversation_id,
             seq=seq,
             role=role.value,
@@ -108,14 +128,18 @@ def append_message(
             created_at=now,
         )
     )
-    conn.execute(update(conversations).where(conversations.c.id == conversation_id).values(updated_at=now))
+    conn.execute(
+        update(conversations)
+        .where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
+        .values(updated_at=now)
+    )
     return seq
 
 
-def set_status(conn: Connection, conversation_id: str, status: ConversationStatus) -> None:
+def set_status(conn: Connection, conversation_id: str, status: ConversationStatus, tenant: str = "default") -> None:
     conn.execute(
         update(conversations)
-        .where(conversations.c.id == conversation_id)
+        .where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
         .values(status=status.value, updated_at=utcnow())
     )
 
@@ -126,7 +150,9 @@ def load_conversation(db: Database, conversation_id: str, tenant: str = "default
         if row is None:
             raise NotFound(f"conversation {conversation_id!r} not found")
         rows = conn.execute(
-            select(messages).where(messages.c.conversation_id == conversation_id).order_by(messages.c.seq)
+            select(messages)
+            .where(messages.c.tenant == tenant, messages.c.conversation_id == conversation_id)
+            .order_by(messages.c.seq)
         ).all()
     return Conversation(
         id=row.id,
@@ -158,7 +184,9 @@ def list_conversations(
         stmt = select(conversations).where(conversations.c.tenant == tenant)
         if query:
             like = f"%{query}%"
-            in_messages = select(messages.c.conversation_id).where(messages.c.content.like(like))
+            in_messages = select(messages.c.conversation_id).where(
+                messages.c.tenant == tenant, messages.c.content.like(like)
+            )
             stmt = stmt.where(
                 conversations.c.id.like(like) | conversations.c.user_id.like(like) | conversations.c.id.in_(in_messages)
             )
@@ -166,7 +194,7 @@ def list_conversations(
         counts: dict[str, int] = dict(
             conn.execute(
                 select(messages.c.conversation_id, func.count())
-                .where(messages.c.conversation_id.in_([r.id for r in rows]))
+                .where(messages.c.tenant == tenant, messages.c.conversation_id.in_([r.id for r in rows]))
                 .group_by(messages.c.conversation_id)
             ).all()
         )
@@ -183,13 +211,15 @@ def list_conversations(
     ]
 
 
-def load_history(conn: Connection, conversation_id: str, limit: int) -> tuple[ChatMessage, ...]:
+def load_history(
+    conn: Connection, conversation_id: str, limit: int, tenant: str = "default"
+) -> tuple[ChatMessage, ...]:
     """The last *limit* messages of a conversation, oldest first."""
     if limit <= 0:
         return ()
     rows = conn.execute(
         select(messages.c.role, messages.c.content)
-        .where(messages.c.conversation_id == conversation_id)
+        .where(messages.c.tenant == tenant, messages.c.conversation_id == conversation_id)
         .order_by(messages.c.seq.desc())
         .limit(limit)
     ).all()

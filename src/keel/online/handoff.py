@@ -59,17 +59,25 @@ def _to_handoff(row: Any) -> Handoff:
     )
 
 
-def open_handoff_id(conn: Connection, conversation_id: str) -> int | None:
+def open_handoff_id(conn: Connection, conversation_id: str, tenant: str = "default") -> int | None:
     return conn.scalar(
-        select(handoffs.c.id).where(handoffs.c.conversation_id == conversation_id, handoffs.c.status.in_(OPEN_STATUSES))
+        select(handoffs.c.id).where(
+            handoffs.c.tenant == tenant,
+            handoffs.c.conversation_id == conversation_id,
+            handoffs.c.status.in_(OPEN_STATUSES),
+        )
     )
 
 
 def enqueue(
     conn: Connection, conversation_id: str, tenant: str, reason: str, detail: str, context: dict[str, Any]
 ) -> int:
-    """Queue the conversation for a human (one open handoff per conversation) and hold it."""
-    existing = open_handoff_id(conn, conversation_id)
+    """Queue the conversation for a human (one open handoff per conversation) and hold it.
+
+    Call it in the transaction that locked the conversation (``append_message`` does), so two
+    turns of one conversation cannot both open a handoff.
+    """
+    existing = open_handoff_id(conn, conversation_id, tenant)
     now = utcnow()
     if existing is not None:
         conn.execute(update(handoffs).where(handoffs.c.id == existing).values(updated_at=now))
@@ -86,7 +94,7 @@ def enqueue(
             updated_at=now,
         )
     )
-    set_status(conn, conversation_id, ConversationStatus.HUMAN)
+    set_status(conn, conversation_id, ConversationStatus.HUMAN, tenant)
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
@@ -106,11 +114,17 @@ def list_handoffs(db: Database, statuses: tuple[str, ...] = OPEN_STATUSES, tenan
     return [_to_handoff(r) for r in rows]
 
 
-def claim(db: Database, handoff_id: int, agent: str, tenant: str = "default") -> Handoff:
-    """Atomically claim a queued handoff; a handoff is never delivered to two agents."""
+def _check_agent(agent: str) -> None:
     if not agent.strip():
         raise InvalidInput("an agent name is required to claim a handoff")
-    with db.engine.begin() as conn:
+    if any(ord(ch) < 32 for ch in agent):
+        raise InvalidInput("an agent name cannot contain control characters")
+
+
+def claim(db: Database, handoff_id: int, agent: str, tenant: str = "default") -> Handoff:
+    """Atomically claim a queued handoff; a handoff is never delivered to two agents."""
+    _check_agent(agent)
+    with db.begin() as conn:
         changed = conn.execute(
             update(handoffs)
             .where(
@@ -127,11 +141,42 @@ def claim(db: Database, handoff_id: int, agent: str, tenant: str = "default") ->
     return current
 
 
+def claim_next(db: Database, agent: str, tenant: str = "default") -> Handoff | None:
+    """The oldest queued handoff, claimed for *agent*; ``None`` when the queue is empty.
+
+    PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` — concurrent agents skip each other's rows
+    instead of waiting. SQLite: the write transaction is exclusive, and the update is
+    conditional on the handoff still being queued, so no handoff is delivered twice.
+    """
+    _check_agent(agent)
+    with db.begin() as conn:
+        candidate = conn.scalar(
+            select(handoffs.c.id)
+            .where(handoffs.c.tenant == tenant, handoffs.c.status == HandoffStatus.QUEUED.value)
+            .order_by(handoffs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if candidate is None:
+            return None
+        now = utcnow()
+        changed = conn.execute(
+            update(handoffs)
+            .where(handoffs.c.id == candidate, handoffs.c.status == HandoffStatus.QUEUED.value)
+            .values(status=HandoffStatus.CLAIMED.value, claimed_by=agent, claimed_at=now, updated_at=now)
+        ).rowcount
+        if not changed:  # cannot happen under either lock; never hand out a row we did not win
+            return None
+    return get_handoff(db, candidate, tenant)
+
+
 def reply(db: Database, handoff_id: int, agent: str, text: str, tenant: str = "default") -> Handoff:
     """Write the human's reply into the same conversation (claiming the handoff if still queued)."""
     text = text.strip()
     if not text:
         raise InvalidInput("the reply is empty")
+    if "\x00" in text:
+        raise InvalidInput("the reply contains binary data")
     if len(text) > MAX_REPLY_CHARS:
         raise InvalidInput(f"the reply is {len(text)} characters; the limit is {MAX_REPLY_CHARS}")
     current = get_handoff(db, handoff_id, tenant)
@@ -141,8 +186,8 @@ def reply(db: Database, handoff_id: int, agent: str, text: str, tenant: str = "d
         raise Conflict(f"handoff {handoff_id} is {current.status.value}; reopen it before replying")
     if current.claimed_by != agent:
         raise Conflict(f"handoff {handoff_id} is held by {current.claimed_by}")
-    with db.engine.begin() as conn:
-        append_message(conn, current.conversation_id, Role.AGENT, text, author=agent)
+    with db.begin() as conn:
+        append_message(conn, current.conversation_id, Role.AGENT, text, author=agent, tenant=tenant)
         conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(updated_at=utcnow()))
     return get_handoff(db, handoff_id, tenant)
 
@@ -160,17 +205,17 @@ def _finish(
         raise Conflict(f"handoff {handoff_id} is already {current.status.value}")
     if agent and current.claimed_by and current.claimed_by != agent:
         raise Conflict(f"handoff {handoff_id} is held by {current.claimed_by}")
-    with db.engine.begin() as conn:
+    with db.begin() as conn:
         changed = conn.execute(
             update(handoffs)
-            .where(handoffs.c.id == handoff_id, handoffs.c.status.in_(OPEN_STATUSES))
+            .where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant, handoffs.c.status.in_(OPEN_STATUSES))
             .values(status=status.value, updated_at=utcnow(), closed_at=utcnow())
         ).rowcount
         if not changed:
             raise Conflict(f"handoff {handoff_id} changed meanwhile; reload it")
         conn.execute(
             update(conversations)
-            .where(conversations.c.id == current.conversation_id)
+            .where(conversations.c.id == current.conversation_id, conversations.c.tenant == tenant)
             .values(status=conv_status.value, updated_at=utcnow())
         )
     return get_handoff(db, handoff_id, tenant)

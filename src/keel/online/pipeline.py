@@ -169,7 +169,7 @@ def _clarified_before(rt: Runtime, conversation_id: str) -> bool:
     with rt.db.engine.connect() as conn:
         last = conn.scalar(
             select(traces.c.action)
-            .where(traces.c.conversation_id == conversation_id)
+            .where(traces.c.tenant == rt.tenant, traces.c.conversation_id == conversation_id)
             .order_by(desc(traces.c.created_at))
             .limit(1)
         )
@@ -181,7 +181,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     clock = _Clock()
     text = check_message(req.text, rt.cfg.limits.max_message_chars)
     convs.check_conversation_id(req.conversation_id)
-    user = rt.state.get(req.user_id) if req.user_id else None
+    user = rt.state.get(req.user_id, rt.tenant) if req.user_id else None
     if req.user_id and user is None:
         raise NotFound(f"unknown user {req.user_id!r}")
     lang = detect_lang(text, Lang(rt.cfg.default_lang))
@@ -189,13 +189,15 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     clock.lap("validate")
 
     # the customer's message is durable before anything else can fail
-    with rt.db.engine.begin() as conn:
-        status = convs.ensure_conversation(conn, req.conversation_id, req.user_id, rt.tenant, lang.value)
-        prior = convs.load_history(conn, req.conversation_id, rt.cfg.limits.max_history_turns)
-        convs.append_message(conn, req.conversation_id, Role.USER, text, turn_id=turn_id)
+    tenant = rt.tenant
+    with rt.db.begin() as conn:
+        status = convs.ensure_conversation(conn, req.conversation_id, req.user_id, tenant, lang.value)
+        prior = convs.load_history(conn, req.conversation_id, rt.cfg.limits.max_history_turns, tenant)
+        convs.append_message(conn, req.conversation_id, Role.USER, text, turn_id=turn_id, tenant=tenant)
         if status is convs.ConversationStatus.CLOSED:
-            convs.set_status(conn, req.conversation_id, convs.ConversationStatus.BOT)
-        held = queue.open_handoff_id(conn, req.conversation_id) if status is convs.ConversationStatus.HUMAN else None
+            convs.set_status(conn, req.conversation_id, convs.ConversationStatus.BOT, tenant)
+        human = status is convs.ConversationStatus.HUMAN
+        held = queue.open_handoff_id(conn, req.conversation_id, tenant) if human else None
         if status is convs.ConversationStatus.HUMAN:
             if held is not None:
                 queue.append_customer_context(conn, held)
@@ -219,6 +221,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
                     "handoff_id": held,
                     "stage_ms": clock.stages,
                 },
+                tenant,
             )
     clock.lap("store_in")
     if status is convs.ConversationStatus.HUMAN:
@@ -322,13 +325,13 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     clock.lap("guard")
 
     handoff_id = None
-    with rt.db.engine.begin() as conn:
-        convs.append_message(conn, req.conversation_id, Role.ASSISTANT, reply, turn_id=turn_id)
+    with rt.db.begin() as conn:
+        convs.append_message(conn, req.conversation_id, Role.ASSISTANT, reply, turn_id=turn_id, tenant=tenant)
         if decision.action is Action.HANDOFF:
             handoff_id = queue.enqueue(
                 conn,
                 req.conversation_id,
-                rt.tenant,
+                tenant,
                 decision.reason.value,
                 decision.detail,
                 _handoff_context(req, user, signal, verdict, emotion, decision, retrieval),
@@ -358,6 +361,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
                 rt,
                 clock,
             ),
+            tenant,
         )
     return TurnResult(
         conversation_id=req.conversation_id,

@@ -14,11 +14,18 @@ from keel.redact import redact_value
 
 
 def write_trace(
-    conn: Connection, turn_id: str, conversation_id: str, action: str, latency_ms: float, data: dict[str, Any]
+    conn: Connection,
+    turn_id: str,
+    conversation_id: str,
+    action: str,
+    latency_ms: float,
+    data: dict[str, Any],
+    tenant: str = "default",
 ) -> None:
     conn.execute(
         insert(traces).values(
             turn_id=turn_id,
+            tenant=tenant,
             conversation_id=conversation_id,
             created_at=utcnow(),
             action=action,
@@ -28,10 +35,12 @@ def write_trace(
     )
 
 
-def traces_for(db: Database, conversation_id: str) -> list[dict[str, Any]]:
+def traces_for(db: Database, conversation_id: str, tenant: str = "default") -> list[dict[str, Any]]:
     with db.engine.connect() as conn:
         rows = conn.execute(
-            select(traces).where(traces.c.conversation_id == conversation_id).order_by(traces.c.created_at)
+            select(traces)
+            .where(traces.c.tenant == tenant, traces.c.conversation_id == conversation_id)
+            .order_by(traces.c.created_at)
         ).all()
     return [
         {

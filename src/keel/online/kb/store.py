@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from keel.db import Database
 from keel.db.engine import utcnow
@@ -117,7 +117,9 @@ def publish_documents(
     With *overlay*, the new version is the version in force with *docs* replacing documents of
     the same id, added when new, and removed when marked ``deleted: true``.
     """
-    with db.engine.begin() as conn:
+    with db.begin() as conn:
+        if db.is_postgres:  # version numbers are global: one publish at a time (SQLite: BEGIN IMMEDIATE)
+            conn.execute(text("LOCK TABLE kb_versions IN SHARE ROW EXCLUSIVE MODE"))
         head = conn.scalar(select(kb_head.c.version).where(kb_head.c.tenant == tenant))
         if overlay:
             if head is None:
@@ -189,7 +191,7 @@ def _set_head(conn: Connection, tenant: str, version: int) -> None:
 
 def rollback(db: Database, version: int, tenant: str = "default") -> VersionInfo:
     """Put an earlier (or any existing) version back in force."""
-    with db.engine.begin() as conn:
+    with db.begin() as conn:
         _require_version(conn, version, tenant)
         _set_head(conn, tenant, version)
     return next(v for v in list_versions(db, tenant) if v.version == version)

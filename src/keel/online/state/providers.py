@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 import httpx
 from pydantic import ValidationError
@@ -14,13 +15,15 @@ from pydantic import ValidationError
 from keel.errors import ConfigError, RuntimeFailure
 from keel.online.state.model import UserState
 
+DEFAULT_TENANT = "default"
+
 
 class StateProvider(Protocol):
-    """Looks up a user's runtime state; ``None`` means the user is unknown."""
+    """Looks up a user's runtime state within a tenant; ``None`` means the user is unknown there."""
 
     name: str
 
-    def get(self, user_id: str) -> UserState | None: ...
+    def get(self, user_id: str, tenant: str = DEFAULT_TENANT) -> UserState | None: ...
 
 
 def _parse_users(data: object, source: str) -> dict[str, UserState]:
@@ -38,7 +41,7 @@ def _parse_users(data: object, source: str) -> dict[str, UserState]:
 
 
 class JsonStateProvider:
-    """Users from a JSON file (``{"users": [...]}``), read once."""
+    """Users from a JSON file (``{"users": [...]}``), read once; they belong to the ``default`` tenant."""
 
     def __init__(self, path: Path) -> None:
         try:
@@ -50,48 +53,70 @@ class JsonStateProvider:
         self._users = _parse_users(data, str(path))
         self.name = f"json:{path}"
 
-    def get(self, user_id: str) -> UserState | None:
-        return self._users.get(user_id)
+    def get(self, user_id: str, tenant: str = DEFAULT_TENANT) -> UserState | None:
+        return self._users.get(user_id) if tenant == DEFAULT_TENANT else None
 
 
 class SqliteStateProvider:
-    """Users in a SQLite table ``customer_state(user_id, data JSON)`` — a stand-in for the CRM."""
+    """Users in a SQLite table ``customer_state(tenant, user_id, data JSON)`` — a stand-in for the CRM."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._local = threading.local()
         with self._conn() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS customer_state (user_id TEXT PRIMARY KEY, data TEXT NOT NULL)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS customer_state (tenant TEXT NOT NULL DEFAULT 'default', "
+                "user_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tenant, user_id))"
+            )
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(customer_state)")}
+            if "tenant" not in columns:  # made before tenancy: every user was the default tenant's
+                conn.execute("ALTER TABLE customer_state RENAME TO customer_state_old")
+                conn.execute(
+                    "CREATE TABLE customer_state (tenant TEXT NOT NULL DEFAULT 'default', "
+                    "user_id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (tenant, user_id))"
+                )
+                conn.execute("INSERT INTO customer_state (user_id, data) SELECT user_id, data FROM customer_state_old")
+                conn.execute("DROP TABLE customer_state_old")
         self.name = f"sqlite:{path}"
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self._path, check_same_thread=False)
+            conn = sqlite3.connect(self._path, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             self._local.conn = conn
         return conn
 
-    def load(self, users: list[UserState]) -> int:
+    def load(self, users: list[UserState], tenant: str = DEFAULT_TENANT) -> int:
         conn = self._conn()
         with conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO customer_state (user_id, data) VALUES (?, ?)",
-                [(u.user_id, u.model_dump_json()) for u in users],
+                "INSERT OR REPLACE INTO customer_state (tenant, user_id, data) VALUES (?, ?, ?)",
+                [(tenant, u.user_id, u.model_dump_json()) for u in users],
             )
         return len(users)
 
-    def count(self) -> int:
-        return int(self._conn().execute("SELECT count(*) FROM customer_state").fetchone()[0])
+    def count(self, tenant: str | None = None) -> int:
+        if tenant is None:
+            return int(self._conn().execute("SELECT count(*) FROM customer_state").fetchone()[0])
+        sql = "SELECT count(*) FROM customer_state WHERE tenant = ?"
+        return int(self._conn().execute(sql, (tenant,)).fetchone()[0])
 
-    def get(self, user_id: str) -> UserState | None:
-        row = self._conn().execute("SELECT data FROM customer_state WHERE user_id = ?", (user_id,)).fetchone()
+    def get(self, user_id: str, tenant: str = DEFAULT_TENANT) -> UserState | None:
+        row = (
+            self._conn()
+            .execute("SELECT data FROM customer_state WHERE tenant = ? AND user_id = ?", (tenant, user_id))
+            .fetchone()
+        )
         return UserState.model_validate_json(row[0]) if row else None
 
 
 class HttpStateProvider:
-    """Calls the company's own service: ``GET {base_url}/users/{user_id}`` → user JSON, 404 = unknown."""
+    """Calls the company's own service: ``GET {base_url}/users/{user_id}`` → user JSON, 404 = unknown.
+
+    The tenant travels in the ``X-Keel-Tenant`` header; the service answers for that tenant only.
+    """
 
     def __init__(
         self,
@@ -106,9 +131,9 @@ class HttpStateProvider:
         )
         self.name = f"http:{base_url}"
 
-    def get(self, user_id: str) -> UserState | None:
+    def get(self, user_id: str, tenant: str = DEFAULT_TENANT) -> UserState | None:
         try:
-            resp = self._client.get(f"/users/{user_id}")
+            resp = self._client.get(f"/users/{quote(user_id, safe='')}", headers={"X-Keel-Tenant": tenant})
         except httpx.HTTPError as exc:
             raise RuntimeFailure(f"state service unreachable: {exc.__class__.__name__}") from None
         if resp.status_code == 404:
@@ -134,7 +159,7 @@ def build_state_provider(spec: str, home: Path, demo_users: Path) -> StateProvid
     if spec == "sqlite" or spec.startswith("sqlite:"):
         path = Path(spec.removeprefix("sqlite").lstrip(":") or home / "state.sqlite")
         provider = SqliteStateProvider(path)
-        if provider.count() == 0 and demo_users.exists():
+        if provider.count(DEFAULT_TENANT) == 0 and demo_users.exists():
             provider.load(load_users_file(demo_users))
         return provider
     raise ConfigError(f"unknown state provider {spec!r}; use sqlite[:FILE], json:FILE or an http(s) URL")
