@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/audit_scale.py                 # 10k, 100k, 1M turns
     .venv/bin/python benchmarks/audit_scale.py --turns 10000 100000
+    .venv/bin/python benchmarks/audit_scale.py --noise 0.3      # less repetitive text
 
 Each size is generated first (not timed), then audited in a fresh child process that reports
 its wall time and peak RSS (``resource.getrusage``), so sizes do not share caches or memory.
@@ -23,13 +24,13 @@ import time
 from pathlib import Path
 
 
-def generate(path: Path, turns: int, seed: int) -> tuple[int, int]:
+def generate(path: Path, turns: int, seed: int, noise: float) -> tuple[int, int]:
     """Write dialogs until *turns* turns are reached; (dialogs, turns)."""
     from keel.audit.generate import iter_generated
 
     n = t = 0
     with path.open("w", encoding="utf-8") as fd:
-        for record, _ in iter_generated(10**9, seed):
+        for record, _ in iter_generated(10**9, seed, noise):
             fd.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
             t += len(record["turns"])
@@ -66,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--noise", type=float, default=0.0, help="generator noise (fillers, typos, closings)")
     parser.add_argument("--max-embeddings", type=int, default=3000)
     parser.add_argument("--cache", type=Path, default=Path(".keel/index"))
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp folder)")
@@ -80,7 +82,7 @@ def main() -> None:
     rows = []
     for turns in args.turns:
         path = work / f"dialogs-{turns}.jsonl"
-        generate(path, turns, args.seed)
+        generate(path, turns, args.seed, args.noise)
         cmd = [sys.executable, __file__, "--child", "--input", str(path), "--work", str(work),
                "--cache", str(args.cache), "--max-embeddings", str(args.max_embeddings)]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=dict(os.environ))
