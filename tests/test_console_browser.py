@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from console_data import RUN_BASE, RUN_OTHER_SUITE, RUN_RISKIER, install_runs, make_runs, pair_lines, write_pref_set
 from console_support import PASSWORD, console_base, fresh_runtime  # noqa: F401
 from keel.api.app import create_app
 from keel.api.background import BackgroundServer
@@ -43,8 +44,13 @@ Gift wrapping costs ¥5 per order.
 
 
 @pytest.fixture(scope="module")
-def server(console_base, tmp_path_factory) -> Iterator[BackgroundServer]:
-    rt = fresh_runtime(console_base, tmp_path_factory.mktemp("browser") / "home")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("browser") / "home"
+
+
+@pytest.fixture(scope="module")
+def server(console_base, home) -> Iterator[BackgroundServer]:
+    rt = fresh_runtime(console_base, home)
     with BackgroundServer(create_app(rt.cfg, runtime=rt)) as running:
         yield running
 
@@ -160,4 +166,57 @@ def test_publish_and_roll_back_a_kb_version(browser, server, api):
     expect(page.locator(f'tr[data-version="{current}"] .in-force')).to_be_visible()
     assert next(v for v in api.get("/v1/kb/versions").json()["versions"] if v["current"])["version"] == current
     assert re.search(r"/console/kb$", page.url)
+    page.context.close()
+
+
+def test_pick_a_preference(browser, server, home):
+    folder = write_pref_set(home)
+    page = open_page(browser, server, "rita")
+    expect = sync_api.expect
+    page.click('a[data-nav="prefs"]')
+    expect(page.locator('tr[data-set="demo"] [data-count="pending"]')).to_have_text("2")
+    page.click('tr[data-set="demo"] a >> nth=0')
+    expect(page.locator("#item-id")).to_contain_text("dlg-017#3")
+    expect(page.locator("#system-prompt")).not_to_have_attribute("open", "")  # the long system prompt is folded
+    page.click("#skip")
+    expect(page.locator("#item-id")).to_contain_text("dlg-020#1")
+    page.click('#pref-queue a[data-item="dlg-017#3"]')
+    expect(page.locator("#item-id")).to_contain_text("dlg-017#3")
+    page.click("#save-pair")
+    expect(page.locator("#form-error")).to_contain_text("Pick one better and one worse candidate")
+    page.check("#better-2")
+    page.check("#worse-2")
+    page.click("#save-pair")
+    expect(page.locator("#form-error")).to_contain_text("Candidate 2 cannot be both the better and the worse")
+    expect(page.locator("#better-2")).to_be_checked()  # nothing picked is lost
+    page.check("#worse-1")
+    page.click("#save-pair")
+    expect(page.locator(".flash.ok")).to_contain_text("Saved for dlg-017#3: candidate 2 is better than 1.")
+    expect(page.locator("#item-id")).to_contain_text("dlg-020#1")  # on to the next prompt
+    expect(page.locator('#set-counts [data-count="human"]')).to_have_text("1")
+    last = pair_lines(folder)[-1]
+    assert last["id"] == "dlg-017#3" and last["judge"] == "human:rita"
+    expect(page.locator("#skip")).to_have_count(0)  # the only prompt left: nothing to skip to
+    page.context.close()
+
+
+def test_compare_two_runs_and_see_the_gate(browser, server, home, console_base, tmp_path):
+    install_runs(make_runs(console_base.cfg, tmp_path), home)
+    page = open_page(browser, server, "root")
+    expect = sync_api.expect
+    page.click('a[data-nav="eval"]')
+    expect(page.locator("#runs")).to_contain_text(RUN_RISKIER)
+    page.check(f'input[name="baseline"][value="{RUN_BASE}"]')
+    page.check(f'input[name="candidate"][value="{RUN_OTHER_SUITE}"]')
+    page.click("#compare")
+    expect(page.locator("#form-error")).to_contain_text("the runs used different eval suites")
+    expect(page.locator(f'input[name="candidate"][value="{RUN_OTHER_SUITE}"]')).to_be_checked()
+    page.check(f'input[name="candidate"][value="{RUN_RISKIER}"]')
+    page.click("#compare")
+    expect(page.locator("#gate-word")).to_have_text("FAIL")
+    expect(page.locator('#gate-checks li.failed[data-metric="refusal_recall"]')).to_contain_text("significantly worse")
+    expect(page.locator('#metrics tr[data-metric="refusal_recall"]')).to_have_class("verdict-worse")
+    for chart in ("#metric-chart", "#category-chart"):  # the report's PNG charts load under the console's CSP
+        assert page.locator(chart).evaluate("img => img.complete && img.naturalWidth > 200")
+    expect(page.locator('#flips tr[data-case="refuse-20"]')).to_contain_text("Her phone is 555-0100.")
     page.context.close()

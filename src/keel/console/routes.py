@@ -20,7 +20,7 @@ from keel.config import KeelConfig
 from keel.console.auth import Agent, authenticate, session_secret
 from keel.console.i18n import LANG_COOKIE, Catalog
 from keel.console.page import Page
-from keel.console.pages import conversations, inbox, kb
+from keel.console.pages import conversations, evaluation, inbox, kb, prefs
 from keel.console.web import (
     HERE,
     PREFIX,
@@ -44,7 +44,7 @@ from keel.domain import Lang
 from keel.errors import Unauthorized
 
 #: Console pages in navigation order. A new page is one module in ``keel/console/pages/`` and one entry here.
-PAGES: tuple[Page, ...] = (inbox.PAGE, conversations.PAGE, kb.PAGE)
+PAGES: tuple[Page, ...] = (inbox.PAGE, conversations.PAGE, kb.PAGE, prefs.PAGE, evaluation.PAGE)
 
 SESSION_COOKIE = "keel_console"
 SESSION_MAX_AGE = 12 * 3600

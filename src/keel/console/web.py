@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from keel.config import KeelConfig
 from keel.console.auth import Agent, Permission, get_agent
 from keel.console.i18n import LANG_COOKIE, Catalog, Translator, negotiate
 from keel.console.page import Page
@@ -71,6 +72,12 @@ def database(request: Request) -> tuple[Database, str]:
     """The runtime's database and tenant."""
     rt = request.app.state.rt
     return rt.db, rt.tenant
+
+
+def keel_config(request: Request) -> KeelConfig:
+    """The runtime's configuration (its home holds preference sets and eval runs)."""
+    cfg: KeelConfig = request.app.state.rt.cfg
+    return cfg
 
 
 def lang_of(request: Request) -> Lang:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import threading
 from datetime import UTC, datetime
 
 from rich.table import Table
@@ -13,6 +14,7 @@ from keel.eval.compare import Comparison
 from keel.eval.gate import GateVerdict
 from keel.eval.metrics import DESCRIPTION, DIRECTION, RISK_METRICS, MetricName
 
+_PLOT_LOCK = threading.Lock()  # pyplot keeps global state: one chart at a time (web workers are threads)
 _VERDICT_STYLE = {"better": "green", "worse": "bold red", "same": "dim", "n/a": "dim", "up": "cyan", "down": "cyan"}
 
 
@@ -56,6 +58,18 @@ def _png(fig: object) -> str:
 
     plt.close(fig)  # type: ignore[arg-type]
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def metric_chart(c: Comparison) -> str:
+    """Every metric of every run with its 95% interval, as a base64 PNG."""
+    with _PLOT_LOCK:
+        return _metric_chart(c)
+
+
+def category_chart(c: Comparison) -> str:
+    """Pass rate per suite category for every run, as a base64 PNG."""
+    with _PLOT_LOCK:
+        return _category_chart(c)
 
 
 def _metric_chart(c: Comparison) -> str:
@@ -145,7 +159,7 @@ def render_html(c: Comparison, gate: GateVerdict | None = None, title: str = "Ke
                      f"candidate {e(gate.candidate)} vs baseline {e(gate.baseline)}<ul>")
         parts += [f"<li>{'✔' if ch.passed else '✘'} {e(ch.why)}</li>" for ch in gate.checks]
         parts.append("</ul></div>")
-    parts.append(f"<h2>Metrics</h2><img alt='metrics' src='data:image/png;base64,{_metric_chart(c)}'>")
+    parts.append(f"<h2>Metrics</h2><img alt='metrics' src='data:image/png;base64,{metric_chart(c)}'>")
     parts.append("<table><tr><th>metric</th><th>what it counts</th>")
     parts += [f"<th>{'baseline' if i == 0 else f'run {i}'}</th>" + ("<th>Δ [95% CI]</th>" if i else "")
               for i in range(len(c.runs))]
@@ -165,7 +179,7 @@ def render_html(c: Comparison, gate: GateVerdict | None = None, title: str = "Ke
                            f"{' · paired' if d.paired else ''}</span></td>")
         parts.append("<tr>" + "".join(row) + "</tr>")
     parts.append("</table>")
-    parts.append(f"<h2>Per category (pass rate)</h2><img alt='categories' src='data:image/png;base64,{_category_chart(c)}'>")
+    parts.append(f"<h2>Per category (pass rate)</h2><img alt='categories' src='data:image/png;base64,{category_chart(c)}'>")
     parts.append("<table><tr><th>category</th>" + "".join(f"<th>{'baseline' if i == 0 else f'run {i}'}</th>"
                                                           for i in range(len(c.runs))) + "</tr>")
     for cat, values in c.categories:
