@@ -288,7 +288,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         )
         clock.lap("prompt")
         try:
-            generation = rt.model.generate(request)
+            generation = rt.model_calls.generate(rt.model, request)
             proposal = parse_reply_first(generation.text, REPLY_PREFIX, text)
         except KeelError as exc:
             model_error = exc.message

@@ -10,6 +10,7 @@ from keel.db import Database, open_database
 from keel.embed import Embedder, EmbeddingCache, default_embedder
 from keel.online.kb.index import IndexRegistry
 from keel.online.model.base import ModelBackend
+from keel.online.model.deadline import ModelCaller
 from keel.online.model.registry import build_backend
 from keel.online.rules.schema import RuleSet, load_rules
 from keel.online.state.providers import StateProvider, build_state_provider
@@ -24,7 +25,8 @@ class Runtime:
     indexes: IndexRegistry
     embedder: Embedder
     model: ModelBackend
-    tenant: str = "default"
+    tenant: str = "default"  # a request's view of the runtime carries its API key's tenant
+    model_calls: ModelCaller = field(default_factory=ModelCaller)  # every model call, under a deadline
     extra: dict[str, object] = field(default_factory=dict)
 
     def today(self) -> date:
