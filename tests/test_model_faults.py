@@ -39,9 +39,8 @@ def warm(rt):
 @pytest.fixture
 def rt(make_runtime, server):
     server.mode = "ok"
-    return warm(
-        make_runtime(model=OpenAIBackend(server.url, "fake"), generation={"timeout_s": DEADLINE_S, "max_new_tokens": 64})
-    )
+    gen = {"timeout_s": DEADLINE_S, "max_new_tokens": 64}
+    return warm(make_runtime(model=OpenAIBackend(server.url, "fake"), generation=gen))
 
 
 def ask(rt, conv, text=QUESTION):
@@ -91,9 +90,8 @@ def test_garbage_output_falls_back_safely(rt, server):
 def test_a_server_that_is_gone(make_runtime):
     from keel.api.background import free_port
 
-    rt = warm(
-        make_runtime(model=OpenAIBackend(f"http://127.0.0.1:{free_port()}/v1", "gone"), generation={"timeout_s": DEADLINE_S})
-    )
+    gone = OpenAIBackend(f"http://127.0.0.1:{free_port()}/v1", "gone")
+    rt = warm(make_runtime(model=gone, generation={"timeout_s": DEADLINE_S}))
     result, took = ask(rt, "gone")
     assert took < DEADLINE_S + 1.5
     assert result.decision.action is Action.HANDOFF and result.decision.reason is Reason.MODEL_FAILED
