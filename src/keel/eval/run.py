@@ -17,6 +17,7 @@ from keel import __version__
 from keel.config import KeelConfig
 from keel.db import open_database
 from keel.domain import ChatMessage, Frozen, Lang, Modifier
+from keel.embed import QueryCache, default_embedder
 from keel.errors import InvalidInput, KeelError
 from keel.eval.cases import EvalCase, Suite, load_suite
 from keel.eval.metrics import compute_metrics
@@ -249,7 +250,9 @@ def run_eval(
         }
         rc = rc.model_copy(update={"kb_version": head})
         run_cfg = cfg.with_overrides(today=rc.today, kb_version=head)
-        rt = open_runtime(run_cfg, model=backend, db=run_db)
+        embedder = QueryCache(default_embedder())
+        embedder.prefill([c.message for c in suite.cases])  # one batched pass instead of one call per case
+        rt = open_runtime(run_cfg, model=backend, db=run_db, embedder=embedder)
 
     manifest = _manifest(cfg, rc, suite, backend, kb, rt)
     path = run_dir / MANIFEST
