@@ -33,20 +33,31 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="keel-evalbench-"))
     try:
-        cfg = load_config(env={}, home=work / "home", model="scripted", today=date(2026, 11, 24),
-                          embedding_cache_dir=REPO / ".keel" / "index")
+        cfg = load_config(
+            env={},
+            home=work / "home",
+            model="scripted",
+            today=date(2026, 11, 24),
+            embedding_cache_dir=REPO / ".keel" / "index",
+        )
         setup_demo(cfg, prepare_model=False, log=lambda _m: None)
         suite = REPO / "evals" / "suite"
         # warm-up: embedder, lexicons, KB index (not counted)
         run_eval(cfg, EvalRunConfig(suite=suite, model="scripted", limit=5), work / "warm", backend=ScriptedModel())
         started = time.perf_counter()
-        summary = run_eval(cfg, EvalRunConfig(suite=suite, model="scripted"), work / "scripted", backend=ScriptedModel())
+        summary = run_eval(
+            cfg, EvalRunConfig(suite=suite, model="scripted"), work / "scripted", backend=ScriptedModel()
+        )
         wall = time.perf_counter() - started
         outcomes = load_outcomes(work / "scripted")
         per_case = sum(o.latency_ms for o in outcomes) / len(outcomes)
         result: dict[str, object] = {
-            "scripted": {"cases": summary.total, "seconds": round(wall, 2), "cases_per_s": round(summary.total / wall, 1),
-                         "pipeline_ms_per_case": round(per_case, 2)},
+            "scripted": {
+                "cases": summary.total,
+                "seconds": round(wall, 2),
+                "cases_per_s": round(summary.total / wall, 1),
+                "pipeline_ms_per_case": round(per_case, 2),
+            },
         }
         if args.real_cases:
             from keel.online.model.registry import build_backend
@@ -58,7 +69,9 @@ def main() -> int:
             real = run_eval(cfg, rc, work / "real", backend=backend)
             wall_real = time.perf_counter() - started
             result["real_model"] = {
-                "cases": real.total, "seconds": round(wall_real, 1), "cases_per_s": round(real.total / wall_real, 3),
+                "cases": real.total,
+                "seconds": round(wall_real, 1),
+                "cases_per_s": round(real.total / wall_real, 3),
                 "generation_seconds": round(real.model_seconds, 1),
                 "generation_share": round(real.model_seconds / wall_real, 3),
             }
