@@ -92,11 +92,24 @@ def _metric_chart(c: Comparison) -> str:
             xs.append(m.value)
             errs_lo.append(max(0.0, m.value - (m.low if m.low is not None else m.value)))
             errs_hi.append(max(0.0, (m.high if m.high is not None else m.value) - m.value))
-        ax.barh(ys, xs, height=height, color=colours[i % len(colours)], label=run.label,
-                xerr=[errs_lo, errs_hi], capsize=2, error_kw={"elinewidth": 0.8})
+        ax.barh(
+            ys,
+            xs,
+            height=height,
+            color=colours[i % len(colours)],
+            label=run.label,
+            xerr=[errs_lo, errs_hi],
+            capsize=2,
+            error_kw={"elinewidth": 0.8},
+        )
     ax.set_yticks([j + height * (len(c.runs) - 1) / 2 for j in range(len(names))])
-    ax.set_yticklabels([("⚠ " if n in RISK_METRICS else "") + n.value + {True: " ↑", False: " ↓", None: ""}[DIRECTION[n]]
-                        for n in names], fontsize=8)
+    ax.set_yticklabels(
+        [
+            ("⚠ " if n in RISK_METRICS else "") + n.value + {True: " ↑", False: " ↓", None: ""}[DIRECTION[n]]
+            for n in names
+        ],
+        fontsize=8,
+    )
     ax.invert_yaxis()
     ax.set_xlim(0, 1.05)
     ax.set_xlabel("value with 95% interval")
@@ -117,8 +130,13 @@ def _category_chart(c: Comparison) -> str:
     colours = ["#7f8c8d", "#2e86de", "#e67e22", "#27ae60", "#8e44ad"]
     for i, run in enumerate(c.runs):
         values = [vals[i] or 0.0 for _, vals in c.categories]
-        ax.bar([j + i * width for j in range(len(cats))], values, width=width, label=run.label,
-               color=colours[i % len(colours)])
+        ax.bar(
+            [j + i * width for j in range(len(cats))],
+            values,
+            width=width,
+            label=run.label,
+            color=colours[i % len(colours)],
+        )
     ax.set_xticks([j + width * (len(c.runs) - 1) / 2 for j in range(len(cats))])
     ax.set_xticklabels([cat.value for cat in cats], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("pass rate")
@@ -129,11 +147,13 @@ def _category_chart(c: Comparison) -> str:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:24px;color:#222;max-width:1200px}
+body{font-family:system-ui,-apple-system,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:24px;color:#222;
+max-width:1200px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}table{border-collapse:collapse;font-size:13px;width:100%}
 td,th{border-bottom:1px solid #e3e3e3;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f6f7f9}.better{color:#1e8449;font-weight:600}.worse{color:#c0392b;font-weight:700}.same{color:#888}
-.pass{background:#eafaf1;border:1px solid #27ae60;padding:10px}.fail{background:#fdedec;border:1px solid #c0392b;padding:10px}
+.pass{background:#eafaf1;border:1px solid #27ae60;padding:10px}
+.fail{background:#fdedec;border:1px solid #c0392b;padding:10px}
 .reply{white-space:pre-wrap;max-width:420px}.small{color:#666;font-size:12px}img{max-width:100%}
 """
 
@@ -141,61 +161,88 @@ th{background:#f6f7f9}.better{color:#1e8449;font-weight:600}.worse{color:#c0392b
 def render_html(c: Comparison, gate: GateVerdict | None = None, title: str = "Keel behaviour evaluation") -> str:
     """One self-contained HTML page (charts embedded as PNG)."""
     e = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{e(title)}</h1><p class='small'>generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>"]
-    parts.append("<h2>Runs</h2><table><tr><th></th><th>run</th><th>model</th><th>mode</th><th>KB</th><th>cases × k</th>"
-                 "<th>suite</th></tr>")
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1><p class='small'>generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>",
+    ]
+    parts.append(
+        "<h2>Runs</h2><table><tr><th></th><th>run</th><th>model</th><th>mode</th><th>KB</th><th>cases × k</th>"
+        "<th>suite</th></tr>"
+    )
     for i, r in enumerate(c.runs):
-        m = r.manifest
+        man = r.manifest
+        kb = e(str(man.get("kb", {}).get("default_version", "–")))
         parts.append(
-            f"<tr><td>{'baseline' if i == 0 else f'run {i}'}</td><td>{e(r.run_id)}</td><td>{e(m['model']['name'])}"
-            f"<br><span class='small'>{e(m['model']['fingerprint'][:16])}</span></td><td>{e(m['mode'])}</td>"
-            f"<td>{e(str(m.get('kb', {}).get('default_version', '–')))}</td><td>{m['suite']['cases']} × {m['run']['samples']}</td>"
-            f"<td class='small'>{e(m['suite']['hash'][:12])}</td></tr>")
+            f"<tr><td>{'baseline' if i == 0 else f'run {i}'}</td><td>{e(r.run_id)}</td><td>{e(man['model']['name'])}"
+            f"<br><span class='small'>{e(man['model']['fingerprint'][:16])}</span></td><td>{e(man['mode'])}</td>"
+            f"<td>{kb}</td><td>{man['suite']['cases']} × {man['run']['samples']}</td>"
+            f"<td class='small'>{e(man['suite']['hash'][:12])}</td></tr>"
+        )
     parts.append("</table>")
     if gate is not None:
         cls = "pass" if gate.passed else "fail"
-        parts.append(f"<h2>Release gate</h2><div class='{cls}'><b>{'PASS' if gate.passed else 'FAIL'}</b> — "
-                     f"candidate {e(gate.candidate)} vs baseline {e(gate.baseline)}<ul>")
+        parts.append(
+            f"<h2>Release gate</h2><div class='{cls}'><b>{'PASS' if gate.passed else 'FAIL'}</b> — "
+            f"candidate {e(gate.candidate)} vs baseline {e(gate.baseline)}<ul>"
+        )
         parts += [f"<li>{'✔' if ch.passed else '✘'} {e(ch.why)}</li>" for ch in gate.checks]
         parts.append("</ul></div>")
     parts.append(f"<h2>Metrics</h2><img alt='metrics' src='data:image/png;base64,{metric_chart(c)}'>")
     parts.append("<table><tr><th>metric</th><th>what it counts</th>")
-    parts += [f"<th>{'baseline' if i == 0 else f'run {i}'}</th>" + ("<th>Δ [95% CI]</th>" if i else "")
-              for i in range(len(c.runs))]
+    parts += [
+        f"<th>{'baseline' if i == 0 else f'run {i}'}</th>" + ("<th>Δ [95% CI]</th>" if i else "")
+        for i in range(len(c.runs))
+    ]
     parts.append("</tr>")
     for idx, name in enumerate(MetricName):
-        row = [f"<td>{'⚠ ' if name in RISK_METRICS else ''}{e(name.value)} {({True: '↑', False: '↓', None: ''})[DIRECTION[name]]}</td>",
-               f"<td class='small'>{e(DESCRIPTION[name])}</td>"]
+        arrow = {True: "↑", False: "↓", None: ""}[DIRECTION[name]]
+        row = [
+            f"<td>{'⚠ ' if name in RISK_METRICS else ''}{e(name.value)} {arrow}</td>",
+            f"<td class='small'>{e(DESCRIPTION[name])}</td>",
+        ]
         for i, run in enumerate(c.runs):
             m = run.metrics.metrics[name]
-            ci = f" <span class='small'>[{m.low:.2f}, {m.high:.2f}]</span>" if m.low is not None and m.high is not None else ""
+            ci = (
+                f" <span class='small'>[{m.low:.2f}, {m.high:.2f}]</span>"
+                if m.low is not None and m.high is not None
+                else ""
+            )
             row.append(f"<td>{_fmt(m.value)}{ci}<br><span class='small'>n={m.n}</span></td>")
             if i:
                 d = c.deltas[i - 1][idx]
                 ci = f" [{d.low:+.2f}, {d.high:+.2f}]" if d.low is not None and d.high is not None else ""
                 text = "–" if d.diff is None else f"{d.diff:+.3f}{ci}"
-                row.append(f"<td class='{e(d.verdict)}'>{e(text)}<br><span class='small'>{e(d.verdict)}"
-                           f"{' · paired' if d.paired else ''}</span></td>")
+                row.append(
+                    f"<td class='{e(d.verdict)}'>{e(text)}<br><span class='small'>{e(d.verdict)}"
+                    f"{' · paired' if d.paired else ''}</span></td>"
+                )
         parts.append("<tr>" + "".join(row) + "</tr>")
     parts.append("</table>")
-    parts.append(f"<h2>Per category (pass rate)</h2><img alt='categories' src='data:image/png;base64,{category_chart(c)}'>")
-    parts.append("<table><tr><th>category</th>" + "".join(f"<th>{'baseline' if i == 0 else f'run {i}'}</th>"
-                                                          for i in range(len(c.runs))) + "</tr>")
+    parts.append(
+        f"<h2>Per category (pass rate)</h2><img alt='categories' src='data:image/png;base64,{category_chart(c)}'>"
+    )
+    parts.append(
+        "<table><tr><th>category</th>"
+        + "".join(f"<th>{'baseline' if i == 0 else f'run {i}'}</th>" for i in range(len(c.runs)))
+        + "</tr>"
+    )
     for cat, values in c.categories:
         parts.append(f"<tr><td>{e(cat.value)}</td>" + "".join(f"<td>{_fmt(v)}</td>" for v in values) + "</tr>")
     parts.append("</table>")
     for i, flips in enumerate(c.flips, 1):
         fixed = sum(f.direction == "fixed" for f in flips)
-        parts.append(f"<h2>Cases that flipped: baseline → run {i} ({fixed} fixed, {len(flips) - fixed} broke)</h2>"
-                     "<table><tr><th>case</th><th>message</th><th>expected</th><th>baseline</th><th>run</th></tr>")
+        parts.append(
+            f"<h2>Cases that flipped: baseline → run {i} ({fixed} fixed, {len(flips) - fixed} broke)</h2>"
+            "<table><tr><th>case</th><th>message</th><th>expected</th><th>baseline</th><th>run</th></tr>"
+        )
         for f in sorted(flips, key=lambda f: (f.direction != "broke", f.category.value, f.case_id))[:200]:
             cls = "worse" if f.direction == "broke" else "better"
             parts.append(
                 f"<tr><td class='{cls}'>{e(f.direction)}<br><span class='small'>{e(f.case_id)}</span></td>"
                 f"<td class='reply'>{e(f.message)}</td><td>{e(', '.join(f.expected))}</td>"
                 f"<td class='reply'><b>{e(f.base_action)}</b>: {e(f.base_reply[:500])}</td>"
-                f"<td class='reply'><b>{e(f.other_action)}</b>: {e(f.other_reply[:500])}</td></tr>")
+                f"<td class='reply'><b>{e(f.other_action)}</b>: {e(f.other_reply[:500])}</td></tr>"
+            )
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
