@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import keel
 from keel.audit.cluster import ClusterPassages, QuestionClusterer
-from keel.audit.consistency import ConsistencyStats, Decision, Example
+from keel.audit.consistency import ANY_REGION, STANCE, ConsistencyStats, Decision, Example, value_key
 from keel.audit.exceptions import hidden_exception
 from keel.audit.exchange import Exchange, describe, infer_region, split_exchanges
 from keel.audit.lexicon import content_tokens
 from keel.audit.policy import PolicyBook, load_policy
 from keel.audit.read import DialogReader
+from keel.audit.report import write_html
 from keel.audit.route import route_dialog
 from keel.audit.schema import Dialog, Finding, FindingKind, InputFormat, Route, SkippedLine
 from keel.audit.signals import VolatileDetector, soothing_only, state_dependent
@@ -177,8 +178,6 @@ class _Analysis:
 
 def _consistency_findings(record: dict[str, Any], decisions: dict[tuple[int, str | None, str], Decision]
                           ) -> list[Finding]:
-    from keel.audit.consistency import ANY_REGION, STANCE, value_key
-
     out: list[Finding] = []
     did = record["d"]["id"]
     for e in record["x"]:
@@ -278,8 +277,6 @@ def run_audit(cfg: AuditConfig, *, db: Database, cache: EmbeddingCache, embedder
         seconds=round(time.monotonic() - started, 2), manifest=str(manifest_path),
         report_html=str(out / "report.html"), kb_version=book.version,
     )
-    from keel.audit.report import write_html
-
     write_html(result, out / "report.html")
     return result
 
