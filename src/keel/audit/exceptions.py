@@ -57,6 +57,8 @@ def _window_violation(ex: Exchange, region: str | None, book: PolicyBook, passag
         if not p.windows or not p.applies_to(region):
             continue
         bonus = 1.0 - 0.3 * rank[p.doc_id] if p.doc_id in rank else 0.0
+        if region is not None and region in p.regions:
+            bonus += 1.0  # a passage written for this region is the better evidence
         for w in p.windows:
             if w.quality != ex.quality_claim:
                 continue
