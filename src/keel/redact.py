@@ -9,7 +9,7 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _CN_ID = re.compile(
     r"(?<![0-9A-Za-z])\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
 )
-_CARD = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
+_CARD = re.compile(r"(?<![0-9A-Za-z+])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
 _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ \-]?\(?\d{1,4}\)?){2,5}(?!\w)")
 _CN_MOBILE = re.compile(r"(?<![0-9A-Za-z])1[3-9]\d[ \-]?\d{4}[ \-]?\d{4}(?![0-9A-Za-z])")
 _LOCAL_PHONE = re.compile(r"(?<![0-9A-Za-z])(?:0\d{2,3}[ \-]?)?\d{4}[ \-]\d{4}(?![0-9A-Za-z])")

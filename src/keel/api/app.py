@@ -143,7 +143,9 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
                 conn.execute(text("SELECT 1"))
         except OperationalError:
             return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        return JSONResponse({"status": "ok", "model": r.model.name, "database": r.db.engine.dialect.name})
+        return JSONResponse(
+            {"status": "ok", "model": r.model.name, "database": r.db.engine.dialect.name, "pid": os.getpid()}
+        )
 
     @app.post("/v1/conversations/{conversation_id}/messages", tags=["conversations"])
     def post_message(conversation_id: str, body: MessageIn, r: Rt) -> dict[str, Any]:

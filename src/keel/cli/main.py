@@ -17,6 +17,7 @@ from keel.cli import keys as keys_cmd
 from keel.cli import prefs as prefs_cmd
 from keel.cli import train as train_cmd
 from keel.cli.common import STATE, config, console, friendly, read_text_arg
+from keel.errors import ConfigError
 
 app = typer.Typer(
     help="Keel: a customer-service AI system that stays steady.",
@@ -92,7 +93,8 @@ def chat(
 def serve(
     host: str = typer.Option("127.0.0.1", help="interface to bind"),
     port: int = typer.Option(8000, help="port"),
-    workers: int = typer.Option(1, help="worker processes"),
+    workers: int = typer.Option(1, min=1, max=64, help="worker processes (each opens its own runtime)"),
+    log_level: str = typer.Option("warning", help="critical | error | warning | info (info logs every request)"),
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs) and the web console."""
     import os
@@ -100,10 +102,12 @@ def serve(
     import uvicorn
 
     cfg = config()
+    if workers > 1 and cfg.db_url.startswith("sqlite:///:memory:"):
+        raise ConfigError("several workers need a shared database file or PostgreSQL, not :memory:")
     os.environ["KEEL_SERVE_CONFIG"] = cfg.model_dump_json()
-    console.print(f"Keel on http://{host}:{port}  (API docs: /docs)")
+    console.print(f"Keel on http://{host}:{port}  (API docs: /docs; {workers} worker(s), {cfg.db_url.split(':')[0]})")
     uvicorn.run("keel.api.app:app_from_env", host=host, port=port, workers=workers, factory=True,
-                log_level="warning")
+                log_level=log_level, timeout_graceful_shutdown=10)
 
 
 @model_app.command("prepare")

@@ -14,6 +14,7 @@ from keel.db.schema import conversations, handoffs
 from keel.domain import Frozen, Role
 from keel.errors import Conflict, InvalidInput, NotFound
 from keel.online.conversations import ConversationStatus, append_message, set_status
+from keel.redact import redact, redact_value
 
 
 class HandoffStatus(StrEnum):
@@ -88,8 +89,8 @@ def enqueue(
             tenant=tenant,
             status=HandoffStatus.QUEUED.value,
             reason=reason,
-            detail=detail,
-            context=context,
+            detail=redact(detail),
+            context=redact_value(context),  # the agent reads the verbatim transcript; the context is metadata
             created_at=now,
             updated_at=now,
         )

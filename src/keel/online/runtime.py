@@ -62,9 +62,13 @@ def warm_up(rt: Runtime) -> None:
     """Load the lazy parts (jieba, sentiment lexicons, the embedder) before the first customer."""
     from keel.domain import Lang
     from keel.online.emotion import assess_emotion
+    from keel.online.kb.store import current_version
     from keel.text import tokenize
 
     rt.embedder.query(["warm up"])
     tokenize("预热 warm up")
     assess_emotion("预热一下", Lang.ZH)
     assess_emotion("warm up", Lang.EN)
+    version = current_version(rt.db, rt.tenant)
+    if version is not None:  # the index of the version in force, before the first customer waits for it
+        rt.indexes.get(version, rt.tenant)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -15,7 +16,10 @@ from keel.domain import Region
 from keel.embed import EmbeddingCache
 from keel.online.kb import store
 from keel.online.kb.documents import ALL_REGIONS, KBDocument
+from keel.online.kb.sanitize import sanitize_passage
 from keel.text import tokenize
+
+log = logging.getLogger("keel.kb")
 
 
 def passage_text(doc: KBDocument) -> str:
@@ -55,12 +59,28 @@ def _arrays(docs: list[KBDocument]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return vf, vt, bits
 
 
+def _sanitized(version: int, docs: list[KBDocument]) -> list[KBDocument]:
+    """Documents as the model and the guard may see them (see ``keel.online.kb.sanitize``)."""
+    out = []
+    for doc in docs:
+        clean = sanitize_passage(doc.body)
+        if clean.dropped or clean.redacted:
+            log.warning(
+                "KB version %s, %s: %d instruction-like sentence(s) dropped%s",
+                version, doc.doc_id, len(clean.dropped), ", personal data redacted" if clean.redacted else "",
+            )
+            doc = doc.model_copy(update={"body": clean.text})
+        out.append(doc)
+    return out
+
+
 def build_index(
     version: int,
     docs: list[KBDocument],
     cache: EmbeddingCache,
     progress: Callable[[int], None] | None = None,
 ) -> KBIndex:
+    docs = _sanitized(version, docs)
     corpus = [tokenize(passage_text(d)) or ["<empty>"] for d in docs]
     bm25 = bm25s.BM25()
     bm25.index(corpus, show_progress=False)
