@@ -211,7 +211,8 @@ def test_disputed_topic_when_no_policy_decides(tmp_path: Path, kb: tuple[Databas
     assert FindingKind.INCONSISTENT.value not in found
     assert result.routes["excluded_business_owner"] == 8
     worst = result.worst_clusters[0]
-    assert worst["kind"] == "disputed" and worst["values"] == {"yes": 4, "no": 4} and worst["passage_id"] is None
+    assert worst["kind"] == FindingKind.DISPUTED.value and worst["values"] == {"yes": 4, "no": 4}
+    assert worst["passage_id"] is None
 
 
 def test_a_closing_question_is_no_resolution() -> None:

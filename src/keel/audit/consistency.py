@@ -20,6 +20,7 @@ from typing import Any
 
 from keel.audit.cluster import ClusterPassages, QuestionClusterer
 from keel.audit.policy import PolicyBook
+from keel.audit.schema import FindingKind
 
 STANCE = "stance"
 ANY_REGION = "*"  # the pooled statistics of a cluster over all regions
@@ -77,7 +78,7 @@ class KeyStats:
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # "inconsistent" | "disputed"
+    kind: FindingKind  # INCONSISTENT or DISPUTED
     cluster: int
     region: str | None
     key: str
@@ -171,7 +172,7 @@ class ConsistencyStats:
             return None  # disputes are judged on the pooled statistics
         if supported:
             flagged = {v for v in st.counts if v not in near and st.without(v, supported) >= 2}
-            kind = "inconsistent"
+            kind = FindingKind.INCONSISTENT
         elif st.counts.keys() & near:
             return None  # the KB states some of these values near this question: not undecided
         else:
@@ -181,7 +182,7 @@ class ConsistencyStats:
             flagged = {v for v in alternatives if st.alone(v, alternatives - {v}) >= need}
             if len(flagged) < 2:
                 return None
-            kind = "disputed"
+            kind = FindingKind.DISPUTED
         if not flagged:
             return None
         return Decision(

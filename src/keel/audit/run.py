@@ -188,9 +188,9 @@ def _consistency_findings(record: dict[str, Any], decisions: dict[tuple[int, str
             dec = decisions.get((e["c"], e["r"], key)) or decisions.get((e["c"], ANY_REGION, key))
             if dec is None or value not in dec.flagged:
                 continue
-            if dec.kind == "inconsistent" and value in e.get("n", ()):
+            if dec.kind is FindingKind.INCONSISTENT and value in e.get("n", ()):
                 continue  # a passage that fits this very question states the value
-            if dec.kind == "inconsistent":
+            if dec.kind is FindingKind.INCONSISTENT:
                 others = ", ".join(f"{v} ×{n}" for v, n in dec.counts.items() if v != value)
                 out.append(Finding(
                     kind=FindingKind.INCONSISTENT, dialog_id=did, turns=tuple(e["t"]),
@@ -333,7 +333,7 @@ def _worst_clusters(decisions: dict[tuple[int, str | None, str], Decision]) -> l
     rows: list[dict[str, Any]] = []
     for dec in decisions.values():
         flagged = sum(n for v, n in dec.counts.items() if v in dec.flagged)
-        rows.append({"kind": dec.kind, "cluster": dec.cluster, "region": dec.region, "key": dec.key,
+        rows.append({"kind": dec.kind.value, "cluster": dec.cluster, "region": dec.region, "key": dec.key,
                      "question": dec.question, "flagged_dialogs": flagged, "values": dec.counts,
                      "flagged_values": sorted(dec.flagged), "kb_values": list(dec.kb_values),
                      "passage_id": dec.passage_id, "passage_text": dec.passage_text,
