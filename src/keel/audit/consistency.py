@@ -14,6 +14,7 @@ forbids is a hidden exception, and a "yes" and a "no" may both be right for diff
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,8 @@ class KeyStats:
     examples: dict[str, list[Example]] = field(default_factory=dict)
     total: int = 0
 
-    def observe(self, values: frozenset[str], example: Example, max_values: int = 24, keep: int = 3) -> None:
+    def observe(self, values: frozenset[str], example: Example, rng: random.Random, max_values: int = 24,
+                keep: int = 3) -> None:
         self.total += 1
         if len(self.sets) < 64 or values in self.sets:
             self.sets[values] += 1
@@ -66,6 +68,10 @@ class KeyStats:
             shown = self.examples.setdefault(v, [])
             if len(shown) < keep:
                 shown.append(example)
+            else:  # reservoir sampling: every answer with this value is equally likely to be shown
+                j = rng.randrange(self.counts[v])
+                if j < keep:
+                    shown[j] = example
 
     def without(self, value: str, others: set[str]) -> int:
         """Exchanges that state one of *others* and not *value*."""
@@ -110,8 +116,9 @@ class Decision:
 class ConsistencyStats:
     """All (cluster, region, key) statistics of a run."""
 
-    def __init__(self, min_count: int = 3, min_share: float = 0.1) -> None:
+    def __init__(self, min_count: int = 3, min_share: float = 0.1, seed: int = 0) -> None:
         self.stats: dict[tuple[int, str | None, str], KeyStats] = {}
+        self.rng = random.Random(seed)
         self.min_count = min_count
         self.min_share = min_share
 
@@ -126,7 +133,7 @@ class ConsistencyStats:
             # per region (a KB value may differ by region) and pooled (disputes need no region)
             for reg in (region, ANY_REGION):
                 stats = self.stats.setdefault((cluster, reg, key), KeyStats())
-                stats.observe(frozenset(vals), example)
+                stats.observe(frozenset(vals), example, self.rng)
 
     def decide(self, book: PolicyBook, clusterer: QuestionClusterer, passages: ClusterPassages
                ) -> dict[tuple[int, str | None, str], Decision]:

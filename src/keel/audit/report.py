@@ -25,6 +25,10 @@ FINDING_LABELS: dict[str, str] = {
 }
 
 
+def _region(region: str | None) -> str:
+    return {"*": "all regions", None: "unknown region"}.get(region, region or "?")
+
+
 def _pct(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}%" if total else "-"
 
@@ -51,7 +55,7 @@ def print_report(result: AuditResult, console: Console) -> None:
         w = Table("kind", "region", "question", "values (count)", "KB", title="Worst clusters")
         for c in result.worst_clusters[:8]:
             values = ", ".join(f"{v} ×{n}" for v, n in list(c["values"].items())[:5])
-            w.add_row(c["kind"], str(c["region"] or "?"), c["question"][:48], values,
+            w.add_row(c["kind"], _region(c["region"]), c["question"][:48], values,
                       ", ".join(c["kb_values"]) or "-")
         console.print(w)
     console.print(f"datasets, findings and manifest in [bold]{result.run_dir}[/]; report: {result.report_html}",
@@ -112,7 +116,7 @@ def write_html(result: AuditResult, path: Path) -> None:
     parts.append("<h2>Worst clusters</h2>")
     for c in result.worst_clusters:
         parts.append(f"<h3>{_e(c['kind'])}: “{_e(c['question'])}” <span class='muted'>region "
-                     f"{_e(c['region'] or '?')} · {_e(c['key'])} · {c['flagged_dialogs']} dialogs flagged</span></h3>")
+                     f"{_e(_region(c['region']))} · {_e(c['key'])} · {c['flagged_dialogs']} dialogs flagged</span></h3>")
         if c.get("passage_id"):
             parts.append(f"<div class='kb'><b>KB {_e(c['passage_id'])}</b> states {_e(', '.join(c['kb_values']))}"
                          f"\n{_e(c.get('passage_text') or '')}</div>")

@@ -59,7 +59,7 @@ class AuditConfig(BaseModel):
     dispute_min_share: float = Field(0.1, ge=0, le=1, description="share a value needs to count in a dispute")
     grounded_score: float = Field(6.0, ge=0, description="idf-weighted words an answer shares with a passage "
                                                           "to count as KB-grounded (FAQ SFT)")
-    seed: int = Field(0, description="recorded in the manifest (the audit itself is deterministic)")
+    seed: int = Field(0, description="seed of the example reservoirs (the findings do not depend on it)")
     keep_spool: bool = Field(False, description="keep the pass-1 spool file (debugging)")
 
 
@@ -110,7 +110,7 @@ class _Analysis:
                                            embed_threshold=cfg.embed_threshold,
                                            max_embeddings=cfg.max_embeddings, max_clusters=cfg.max_clusters)
         self.passages = ClusterPassages(book, self.clusterer)
-        self.stats = ConsistencyStats(cfg.dispute_min_count, cfg.dispute_min_share)
+        self.stats = ConsistencyStats(cfg.dispute_min_count, cfg.dispute_min_share, cfg.seed)
         self.volatile = VolatileDetector(book)
         self.turns = 0
 

@@ -32,7 +32,7 @@ def _column_map(pairs: list[str]) -> dict[str, str]:
 
 
 def _audit(file: Path, kb_version: int | None, fmt: str, mapping: list[str], out: Path | None,
-           max_embeddings: int, no_embed: bool) -> AuditResult:
+           max_embeddings: int, no_embed: bool, seed: int = 0) -> AuditResult:
     from keel.audit.run import AuditConfig, run_audit
     from keel.audit.schema import InputFormat
     from keel.db import open_database
@@ -49,7 +49,8 @@ def _audit(file: Path, kb_version: int | None, fmt: str, mapping: list[str], out
     except ValueError:
         raise InvalidInput(f"--format {fmt!r}: use one of {[f.value for f in InputFormat]}") from None
     audit_cfg = AuditConfig(input=file, kb_version=version, out_dir=run_dir, format=input_format,
-                            column_map=_column_map(mapping), max_embeddings=0 if no_embed else max_embeddings)
+                            column_map=_column_map(mapping), max_embeddings=0 if no_embed else max_embeddings,
+                            seed=seed)
     embedder = default_embedder()
     cache = EmbeddingCache(cfg.index_dir / "embeddings.sqlite", embedder)
     with Progress(TextColumn("[bold]auditing[/]"), BarColumn(), DownloadColumn(),
@@ -76,11 +77,12 @@ def run_cmd(
     out: Path | None = typer.Option(None, "--out", help="run folder (default <home>/audit/<run id>)"),
     max_embeddings: int = typer.Option(3000, "--max-embeddings", help="questions embedded at most"),
     no_embed: bool = typer.Option(False, "--no-embed", help="MinHash clustering only (fastest)"),
+    seed: int = typer.Option(0, "--seed", help="seed of the example reservoirs in the report"),
 ) -> None:
     """Audit historical dialogs: findings with evidence, every dialog routed, datasets + report."""
     from keel.audit.report import print_report
 
-    result = _audit(file, kb_version, fmt, mapping, out, max_embeddings, no_embed)
+    result = _audit(file, kb_version, fmt, mapping, out, max_embeddings, no_embed, seed)
     print_report(result, console)
 
 
@@ -151,6 +153,6 @@ def evaluate_cmd(
     cfg = config()
     run_dir = out or cfg.home / "audit" / (f"eval-{dialogs}-seed{seed}" + (f"-noise{noise}" if noise else ""))
     gen = write_generated(run_dir / "generated.jsonl", dialogs, seed, noise)
-    result = _audit(Path(gen.dialogs_path), kb_version, "auto", [], run_dir / "run", 3000, False)
+    result = _audit(Path(gen.dialogs_path), kb_version, "auto", [], run_dir / "run", 3000, False, seed)
     print_report(result, console)
     _print_score(Path(result.run_dir), Path(gen.labels_path))
