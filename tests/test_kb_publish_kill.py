@@ -80,7 +80,7 @@ def test_publish_killed_half_way_keeps_the_old_version(tmp_path, db_url, embeddi
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     folder = big_folder(tmp_path / "bulk")
 
-    cmd = [sys.executable, "-m", "keel.cli.main", "--config", str(config), "kb", "publish", str(folder), "--note", "big"]
+    cmd = [sys.executable, "-m", "keel.cli.main", "--config", str(config), "kb", "publish", str(folder)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     killed_while_writing = False
@@ -110,7 +110,8 @@ def test_publish_killed_half_way_keeps_the_old_version(tmp_path, db_url, embeddi
         assert conn.scalar(select(func.count()).select_from(kb_documents).where(kb_documents.c.version > 2)) == 0
     # and usable: a customer is answered from it
     rt = open_runtime(cfg.with_overrides(model="scripted"), db=db)
-    result = handle_message(rt, MessageRequest(conversation_id="after-kill", text="电子发票在哪里下载？", user_id="u1001"))
+    ask = MessageRequest(conversation_id="after-kill", text="电子发票在哪里下载？", user_id="u1001")
+    result = handle_message(rt, ask)
     assert result.kb_version == before and result.reply and result.decision.action.value == "answer"
     # nothing is stuck: the next publish goes through
     small = tmp_path / "small"

@@ -24,7 +24,8 @@ INSERT INTO conversations VALUES ('c1', 'default', 'u1001', 'zh', 'bot', '2026-1
 INSERT INTO messages (conversation_id, seq, role, content, turn_id, created_at) VALUES
   ('c1', 1, 'user', '你好', 't1', '2026-11-01 10:00:00.000000'),
   ('c1', 2, 'assistant', '您好！', 't1', '2026-11-01 10:00:01.000000');
-INSERT INTO traces VALUES ('t1', 'c1', '2026-11-01 10:00:01.000000', 'answer', 12, '{"decision": {"action": "answer"}}');
+INSERT INTO traces VALUES ('t1', 'c1', '2026-11-01 10:00:01.000000', 'answer', 12,
+  '{"decision": {"action": "answer"}}');
 """
 
 
