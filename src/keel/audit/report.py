@@ -115,8 +115,9 @@ def write_html(result: AuditResult, path: Path) -> None:
         parts.append("</table>")
     parts.append("<h2>Worst clusters</h2>")
     for c in result.worst_clusters:
-        parts.append(f"<h3>{_e(c['kind'])}: “{_e(c['question'])}” <span class='muted'>region "
-                     f"{_e(_region(c['region']))} · {_e(c['key'])} · {c['flagged_dialogs']} dialogs flagged</span></h3>")
+        parts.append(f"<h3>{_e(c['kind'])}: “{_e(c['question'])}” <span class='muted'>"
+                     f"{_e(_region(c['region']))} · {_e(c['key'])} · {c['flagged_dialogs']} dialogs flagged"
+                     "</span></h3>")
         if c.get("passage_id"):
             parts.append(f"<div class='kb'><b>KB {_e(c['passage_id'])}</b> states {_e(', '.join(c['kb_values']))}"
                          f"\n{_e(c.get('passage_text') or '')}</div>")
