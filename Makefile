@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KEEL := $(VENV)/bin/keel
 
-.PHONY: setup demo test test-all lint serve clean
+.PHONY: setup demo test test-all lint serve bench-load clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,9 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -q
+
+bench-load: setup
+	$(PY) benchmarks/load.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
