@@ -479,7 +479,7 @@ def _scn_upset(b: _Builder, day: date, soothing_only: bool) -> tuple[str, str, b
         b.plant(FindingKind.SOOTHING_ONLY, *turns)
         return "complaint", "soothing-only", False
     b.agent(_SOOTHE_RESOLVE[b.lang][which])
-    return "complaint", "soothe-and-resolve", True
+    return "complaint", "soothe-and-resolve", which != 1  # a handoff states no KB fact
 
 
 def _volatile(b: _Builder, day: date) -> tuple[str, str]:

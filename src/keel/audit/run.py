@@ -57,8 +57,8 @@ class AuditConfig(BaseModel):
     max_clusters: int = Field(50_000, ge=1, description="question clusters kept at most")
     dispute_min_count: int = Field(3, ge=1, description="dialogs a value needs to count in a dispute")
     dispute_min_share: float = Field(0.1, ge=0, le=1, description="share a value needs to count in a dispute")
-    grounded_score: float = Field(6.0, ge=0, description="idf-weighted words an answer shares with a passage "
-                                                          "to count as KB-grounded (FAQ SFT)")
+    grounded_words: int = Field(3, ge=1, description="content words an answer shares with a passage that fits "
+                                                      "its question to count as KB-grounded (FAQ SFT)")
     seed: int = Field(0, description="seed of the example reservoirs (the findings do not depend on it)")
     keep_spool: bool = Field(False, description="keep the pass-1 spool file (debugging)")
 
@@ -154,7 +154,8 @@ class _Analysis:
             touched = local_turns.intersection(x.agent_turns + x.customer_turns)
             if x.flagged or touched or not x.substantive:
                 continue
-            grounded = grounded or self._grounded(x, region, ranked)
+            # a case a KB rule decided and the agent followed is a fixed rule too
+            grounded = grounded or x.kb_decided or self._grounded(x, region, ranked)
             # a case a KB rule decided (window, exclusion, limit) is judged on its own, not compared
             if x.cluster >= 0 and not x.kb_decided and (x.values or x.stance):
                 turn = x.agent_turns[0]
@@ -169,11 +170,13 @@ class _Analysis:
                 "x": entries}
 
     def _grounded(self, x: Exchange, region: str | None, ranked: list[tuple[int, float]]) -> bool:
+        """Does the answer state what a passage fitting its question says (a value, or enough words)?"""
+        words = content_tokens(x.answer)
         for i, _ in ranked[:2]:
-            if x.values & self.book.passages[i].values:
+            p = self.book.passages[i]
+            if x.values & p.values or len(words & p.tokens) >= self.cfg.grounded_words:
                 return True
-        top = self.book.by_tokens(content_tokens(x.answer), region, k=1)
-        return bool(top) and top[0][1] >= self.cfg.grounded_score
+        return False
 
 
 def _consistency_findings(record: dict[str, Any], decisions: dict[tuple[int, str | None, str], Decision]
