@@ -121,7 +121,8 @@ def _finish(dialog_id: str, turns: list[Turn], line_no: int, fields: Mapping[str
         raise BadRecord("the dialog has no customer turn")
     if not any(t.role is Speaker.AGENT for t in turns):
         raise BadRecord("the dialog has no agent turn")
-    meta = {k: v for k, v in fields.items() if isinstance(v, str | int | float | bool)}
+    meta = {k: v for k, v in fields.items()
+            if k not in _KNOWN_KEYS and k not in CSV_FIELDS and isinstance(v, str | int | float | bool)}
     return Dialog(
         dialog_id=dialog_id,
         turns=tuple(turns),
