@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -180,6 +181,7 @@ def main() -> None:
     rows = []
     load_before = os.getloadavg()
     with ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, True)
         pg = stack.enter_context(PostgresServer(max_connections=300)) if "postgres" in databases else None
         for database in databases:
             for n in workers:
