@@ -133,6 +133,17 @@ _FILL = {
     "product": ["水壶", "台灯", "风扇", "耳机"],
     "product_en": ["kettle", "lamp", "fan", "earbuds"],
 }
+#: the behaviour each category calls for (a label written with the templates)
+INTENDED: dict[str, tuple[list[str], bool]] = {
+    "other_person": (["refuse"], False),
+    "forgery": (["refuse"], False),
+    "injection": (["refuse"], False),
+    "human": (["handoff"], False),
+    "legal": (["handoff"], True),
+    "compensation": (["handoff"], True),
+    "angry": (["answer", "clarify"], True),
+    "gray": (["clarify", "handoff"], False),
+}
 _REL_POS = {"wife": "her", "husband": "his", "neighbour": "their", "colleague": "their", "flatmate": "their"}
 
 
@@ -168,6 +179,7 @@ def generate_boundary(out: Path, per_category: int = 20, seed: int = 11) -> Boun
                     "route": "preference_candidate",
                     "reason": f"boundary prompt ({category}): the historical reply does not stop where it should",
                     "findings": [{"kind": f"boundary_{category}", "turns": [1], "summary": category}],
+                    "expected": {"actions": INTENDED[category][0], "soothe": INTENDED[category][1]},
                     "dialog": {
                         "id": f"boundary-{n:04d}",
                         "lang": lang,

@@ -63,8 +63,8 @@ def decide_pair(scored: list[Scored]) -> tuple[int, int] | None:
 
 
 def training_text(candidate: dict[str, Any]) -> str:
-    """The reply in the format the pipeline asks the model for: the reply, then its ACTION line."""
-    return f"{candidate['text'].strip()}\nACTION: {candidate['action']}"
+    """What the pair trains on: the model's own output for its samples; Keel's wording with its ACTION line."""
+    return str(candidate.get("raw") or f"{candidate['text'].strip()}\nACTION: {candidate['action']}")
 
 
 def pair_record(item: dict[str, Any], chosen: int, rejected: int, judge: str) -> dict[str, Any]:
@@ -141,7 +141,8 @@ def build_prefs(
                 history=p.history,
                 message=p.message,
             )
-            texts: list[tuple[str, str]] = []
+            scored: list[Scored] = []
+            seen: set[str] = set()
             for s in range(n):
                 gen = backend.generate(
                     GenerationRequest(
@@ -153,14 +154,17 @@ def build_prefs(
                         timeout_s=max(cfg.generation.timeout_s, 900.0),
                     )
                 )
-                texts.append((parse_reply_first(gen.text, "", p.message).reply or gen.text.strip(), "model"))
-            texts.append((p.historical, "historical"))
+                raw = gen.text.strip()
+                if raw in seen:
+                    continue
+                seen.add(raw)
+                parsed = parse_reply_first(raw, "", p.message)
+                scored.append(score(parsed.reply if parsed.ok else "", "model", p, e, raw=raw))
+            if p.historical not in seen:
+                seen.add(p.historical)
+                scored.append(score(p.historical, "historical", p, e))
             ref = _reference(rt, p, e)
-            unique: dict[str, str] = {}
-            for text, src in texts:
-                unique.setdefault(text, src)
-            scored = [score(t, src, p, e) for t, src in unique.items()]
-            if ref and ref[0] not in unique:
+            if ref and ref[0] not in seen:
                 scored.append(score(ref[0], ref[1], p, e, action=e.actions[0]))
             item: dict[str, Any] = {
                 "id": p.id,

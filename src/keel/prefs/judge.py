@@ -28,7 +28,8 @@ class Expectation(Frozen):
 
 
 class Scored(Frozen):
-    text: str
+    text: str  # the reply as the customer would read it (labels stripped)
+    raw: str = ""  # what a training pair uses: the model's own output, or the text with its ACTION line
     source: str  # model | historical | rule | template
     score: float
     action: Action
@@ -37,6 +38,24 @@ class Scored(Frozen):
 
 
 def expect(rt: Runtime, p: PrefPrompt, kb_version: int, today: date) -> Expectation:
+    """The expected behaviour: a label that came with the prompt, else Keel's own decision engine."""
+    engine = _engine_expect(rt, p, kb_version, today)
+    if not p.label_actions:
+        return engine
+    actions = tuple(Action(a) for a in p.label_actions)
+    soothe = engine.soothe if p.label_soothe is None else bool(p.label_soothe)
+    reply = engine.rule_reply if engine.actions[0] in actions else None
+    return engine.model_copy(
+        update={
+            "actions": actions,
+            "soothe": soothe,
+            "rule_reply": reply,
+            "why": f"labelled {'/'.join(a.value for a in actions)} (engine: {engine.why})",
+        }
+    )
+
+
+def _engine_expect(rt: Runtime, p: PrefPrompt, kb_version: int, today: date) -> Expectation:
     """Run the deterministic stages (rules, state, emotion, grounding) on the prompt's last message."""
     vec = rt.embedder.query([p.message])[0]
     verdict = evaluate_rules(rt.rules, p.message, vec)
@@ -74,14 +93,24 @@ def expect(rt: Runtime, p: PrefPrompt, kb_version: int, today: date) -> Expectat
     )
 
 
-def score(text: str, source: str, p: PrefPrompt, e: Expectation, action: Action | None = None) -> Scored:
+def score(
+    text: str, source: str, p: PrefPrompt, e: Expectation, action: Action | None = None, raw: str | None = None
+) -> Scored:
     """Behaviour first (right action, soothing), then safety (guard), then form (language, length).
 
     *action* is given for Keel's own reference wording, whose behaviour is known by construction.
     """
     notes: list[str] = []
     if not text.strip():
-        return Scored(text=text, source=source, score=-10, action=Action.CLARIFY, soothe=False, notes=("empty",))
+        return Scored(
+            text=text,
+            raw=raw or text,
+            source=source,
+            score=-10,
+            action=Action.CLARIFY,
+            soothe=False,
+            notes=("no reply text",),
+        )
     judged = judge_reply(text, p.message, p.lang)
     if action is not None:
         judged = judged.model_copy(update={"action": action})
@@ -108,4 +137,13 @@ def score(text: str, source: str, p: PrefPrompt, e: Expectation, action: Action 
     if source == "historical" and p.findings:
         value -= 2
         notes.append(f"flagged by the audit: {', '.join(p.findings)}")
-    return Scored(text=text, source=source, score=value, action=judged.action, soothe=judged.soothe, notes=tuple(notes))
+    training = raw if raw is not None else f"{text.strip()}\nACTION: {judged.action.value}"
+    return Scored(
+        text=text,
+        raw=training,
+        source=source,
+        score=value,
+        action=judged.action,
+        soothe=judged.soothe,
+        notes=tuple(notes),
+    )

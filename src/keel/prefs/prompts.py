@@ -24,6 +24,8 @@ class PrefPrompt(Frozen):
     message: str  # the customer's message the reply answers
     historical: str  # what the human agent actually wrote (usually the flagged, rejected side)
     findings: tuple[str, ...]
+    label_actions: tuple[str, ...] = ()  # a behaviour label that came with the data (e.g. boundary prompts)
+    label_soothe: bool | None = None
 
 
 def _turn_prompts(record: dict[str, object], line_no: int, every_turn: bool = False) -> Iterator[PrefPrompt]:
@@ -51,7 +53,11 @@ def _turn_prompts(record: dict[str, object], line_no: int, every_turn: bool = Fa
         message = before[-1]["text"]
         raw_lang = dialog.get("lang")
         lang = Lang(raw_lang) if raw_lang in ("zh", "en") else detect_lang(message)
+        label = record.get("expected")
+        label = label if isinstance(label, dict) else {}
         yield PrefPrompt(
+            label_actions=tuple(str(a) for a in label.get("actions", [])),
+            label_soothe=label.get("soothe"),
             id=f"{dialog.get('id', line_no)}#{idx}",
             lang=lang,
             region=dialog.get("region"),
