@@ -29,6 +29,7 @@ console = Console()
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real-cases", type=int, default=12, help="cases run with the real model (0 = skip)")
+    ap.add_argument("--workers", type=int, default=2, help="concurrent cases for the scripted run")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "eval_throughput.json")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="keel-evalbench-"))
@@ -46,7 +47,11 @@ def main() -> int:
         run_eval(cfg, EvalRunConfig(suite=suite, model="scripted", limit=5), work / "warm", backend=ScriptedModel())
         started = time.perf_counter()
         summary = run_eval(
-            cfg, EvalRunConfig(suite=suite, model="scripted"), work / "scripted", backend=ScriptedModel()
+            cfg,
+            EvalRunConfig(suite=suite, model="scripted"),
+            work / "scripted",
+            backend=ScriptedModel(),
+            workers=args.workers,
         )
         wall = time.perf_counter() - started
         outcomes = load_outcomes(work / "scripted")

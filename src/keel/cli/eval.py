@@ -27,6 +27,7 @@ def run(
     limit: int | None = typer.Option(None, "--limit", help="only the first N cases"),
     temperature: float | None = typer.Option(None, "--temperature", help="default 0 (k=1) or 0.7 (k>1)"),
     seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(1, "--workers", help="concurrent cases (overlaps storage and retrieval)"),
 ) -> None:
     """Run the suite (resumable) and write a run folder with a manifest, results and metrics."""
     from keel.eval.compare import load_run, resolve_run
@@ -64,7 +65,7 @@ def run(
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        summary = run_eval(cfg, rc, run_dir, progress=tick)
+        summary = run_eval(cfg, rc, run_dir, progress=tick, workers=workers)
     console.print(
         f"run folder: [b]{summary.run_dir}[/]  ({summary.done} new samples, {summary.skipped} resumed, "
         f"{summary.errors} errors, {summary.seconds:.0f}s, model {summary.model_seconds:.0f}s)"

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -184,12 +187,16 @@ def _bare_outcome(backend: ModelBackend, cfg: KeelConfig, rc: EvalRunConfig, cas
 
 def _pipeline_outcome(rt: Runtime, rc: EvalRunConfig, case: EvalCase, sample: int) -> Outcome:
     conv_id = f"{case.id}.s{sample}"
-    rt.cfg = rt.cfg.model_copy(
-        update={
-            "generation": rt.cfg.generation.model_copy(
-                update={"seed": rc.seed + sample, "temperature": rc.effective_temperature}
-            )
-        }
+    # a view of the runtime with this sample's seed: workers never mutate the shared runtime
+    rt = replace(
+        rt,
+        cfg=rt.cfg.model_copy(
+            update={
+                "generation": rt.cfg.generation.model_copy(
+                    update={"seed": rc.seed + sample, "temperature": rc.effective_temperature}
+                )
+            }
+        ),
     )
     if case.history:
         with rt.db.engine.begin() as conn:
@@ -224,6 +231,7 @@ def run_eval(
     *,
     backend: ModelBackend | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> RunSummary:
     """Run (or resume) an evaluation into *run_dir*; metrics are written when every sample is in."""
     suite = load_suite(rc.suite, rc.categories, rc.limit)
@@ -269,22 +277,34 @@ def run_eval(
     started = time.perf_counter()
     model_s = 0.0
     errors = 0
-    with results.open("a", encoding="utf-8") as out:
-        for i, (case, sample) in enumerate(todo, 1):
-            try:
-                outcome = (
-                    _bare_outcome(backend, cfg, rc, case, sample)
-                    if rt is None
-                    else _pipeline_outcome(rt, rc, case, sample)
-                )
-            except KeelError as exc:
-                errors += 1
-                outcome = Outcome(case_id=case.id, sample=sample, action=None, error=exc.message)
+    lock = threading.Lock()
+    finished = 0
+
+    def one(item: tuple[EvalCase, int]) -> None:
+        nonlocal errors, model_s, finished
+        case, sample = item
+        try:
+            outcome = (
+                _bare_outcome(backend, cfg, rc, case, sample) if rt is None else _pipeline_outcome(rt, rc, case, sample)
+            )
+        except KeelError as exc:
+            outcome = Outcome(case_id=case.id, sample=sample, action=None, error=exc.message)
+        with lock:
+            errors += bool(outcome.error)
             model_s += outcome.model_ms / 1000
             out.write(outcome.model_dump_json() + "\n")
             out.flush()
+            finished += 1
             if progress:
-                progress(i, len(todo))
+                progress(finished, len(todo))
+
+    with results.open("a", encoding="utf-8") as out:
+        if workers <= 1:
+            for item in todo:
+                one(item)
+        else:  # the model call serialises anyway; workers overlap storage, embedding and retrieval
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(one, todo))
     all_outcomes = load_outcomes(run_dir)
     if len({(o.case_id, o.sample) for o in all_outcomes}) >= len(suite.cases) * rc.samples:
         metrics = compute_metrics(suite, all_outcomes)
