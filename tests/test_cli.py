@@ -37,6 +37,8 @@ def test_kb_and_ask_and_handoff(home):
     listed = keel("handoff", "list")
     assert "cli-1" in listed.output
     hid = str(out["handoff_id"])
+    assert f"handoff {hid} claimed by li" in keel("handoff", "next", "--agent", "li").output
+    assert "queue is empty" in keel("handoff", "next", "--agent", "mo").output
     assert keel("handoff", "reply", hid, "人工客服来了", "--agent", "li").exit_code == 0
     assert "人工客服来了" in keel("handoff", "show", hid).output
     assert keel("handoff", "claim", hid, "--agent", "wang").exit_code == 2

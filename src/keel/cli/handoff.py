@@ -78,6 +78,17 @@ def claim(handoff_id: int, agent: str | None = AGENT) -> None:
     console.print(f"[green]handoff {h.id} claimed by {h.claimed_by}[/]")
 
 
+@app.command("next")
+@friendly
+def next_(agent: str | None = AGENT) -> None:
+    """Take the oldest queued handoff (never one another agent got)."""
+    h = queue.claim_next(open_database(config().db_url), _agent(agent))
+    if h is None:
+        console.print("the queue is empty")
+        return
+    console.print(f"[green]handoff {h.id} claimed by {h.claimed_by}[/] (conversation {h.conversation_id}, {h.reason})")
+
+
 @app.command()
 @friendly
 def reply(
