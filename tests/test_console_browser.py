@@ -72,7 +72,7 @@ def api(server) -> Iterator[httpx.Client]:
 def open_page(browser, server, name):
     """A new browser context (its own cookies), signed in as *name*."""
     context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(60_000)  # a busy 2-core CI machine renders the comparison charts slowly
     page = context.new_page()
     page.goto(f"{server.url}/console/inbox")
     assert "/console/login" in page.url  # nothing without a session

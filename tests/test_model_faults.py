@@ -63,7 +63,8 @@ def test_a_healthy_server_answers(rt, server):
 
 @pytest.mark.parametrize(
     ("mode", "error"),
-    [("slow", "deadline"), ("error", "HTTP 500"), ("not_json", "malformed")],
+    # a slow server is cut off by the HTTP client's timeout or by Keel's own deadline, whichever fires first
+    [("slow", ("deadline", "timed out")), ("error", ("HTTP 500",)), ("not_json", ("malformed",))],
 )
 def test_slow_or_broken_server_hands_off_in_time(rt, server, mode, error):
     server.mode = mode
@@ -73,7 +74,7 @@ def test_slow_or_broken_server_hands_off_in_time(rt, server, mode, error):
     assert result.reply and result.handoff_id
     assert queue.get_handoff(rt.db, result.handoff_id).reason == "model_failed"
     trace = model_trace(rt, f"bad-{mode}")
-    assert error in trace["model"]["error"] and trace["decision"]["reason"] == "model_failed"
+    assert any(e in trace["model"]["error"] for e in error) and trace["decision"]["reason"] == "model_failed"
 
 
 def test_garbage_output_falls_back_safely(rt, server):
