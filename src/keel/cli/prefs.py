@@ -68,6 +68,20 @@ def boundary(
     console.print(f"[green]{result.prompts} boundary prompts[/] → {result.path}  {result.by_category}")
 
 
+@app.command()
+@friendly
+def redecide(
+    set_dir: Path | None = typer.Option(None, "--set", help="preference set folder"),
+    name: str = typer.Option("default", "--name"),
+) -> None:
+    """Re-apply the rule judge's pair selection to a built set (human choices are kept)."""
+    from keel.prefs.build import redecide as run
+
+    folder = set_dir or config().home / "prefs" / name
+    made, left = run(folder)
+    console.print(f"[green]{made} pairs[/] by the rule judge, {left} left for a human")
+
+
 def _show(item: dict, index: int, total: int) -> None:
     prompt = item["prompt"]
     convo = "\n".join(f"[b]{m['role']}[/]: {m['content']}" for m in prompt[1:])

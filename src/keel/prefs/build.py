@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,54 @@ def _reference(rt: Runtime, p: PrefPrompt, e: Expectation) -> tuple[str, str] | 
     return soothe + rt.rules.template(name, p.lang), "template"
 
 
-def decide_pair(scored: list[Scored]) -> tuple[int, int] | None:
-    """Best vs worst when the best behaves as expected and the margin is clear; else leave it to a human."""
-    best = max(range(len(scored)), key=lambda i: scored[i].score)
+_LABEL = re.compile(r"(?:ACTION|动作)\s*[:：]\s*\**\s*([A-Za-z_\u4e00-\u9fff]+)", re.I)
+_VALID = {"answer", "clarify", "refuse", "handoff"}
+
+
+def well_formed(text: str, raw: str) -> bool:
+    """Fit to be *chosen*: a real reply (not a stub), and no ACTION label outside the closed set."""
+    if any(m.group(1).lower() not in _VALID for m in _LABEL.finditer(raw)):
+        return False
+    zh = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+    return zh >= 6 or len(text.split()) >= 4
+
+
+def decide_pair(scored: Sequence[Scored]) -> tuple[int, int] | None:
+    """Best well-formed candidate vs the worst, when the best behaves as expected and the margin is clear."""
+    eligible = [i for i, c in enumerate(scored) if well_formed(c.text, c.raw or c.text)]
+    if not eligible:
+        return None
+    best = max(eligible, key=lambda i: scored[i].score)
     worst = min(range(len(scored)), key=lambda i: scored[i].score)
     if scored[best].score < 3 or scored[best].score - scored[worst].score < MIN_MARGIN:
         return None
     return best, worst
+
+
+def redecide(out_dir: Path) -> tuple[int, int]:
+    """Rewrite the rule judge's pairs from ``candidates.jsonl`` with the current rules; human pairs are kept."""
+    items = [json.loads(x) for x in (out_dir / CANDIDATES).read_text(encoding="utf-8").splitlines() if x.strip()]
+    human = []
+    if (out_dir / PAIRS).exists():
+        human = [
+            r
+            for r in (json.loads(x) for x in (out_dir / PAIRS).read_text(encoding="utf-8").splitlines() if x.strip())
+            if str(r.get("judge", "")).startswith("human")
+        ]
+    made = 0
+    with (out_dir / CANDIDATES).open("w", encoding="utf-8") as cf, (out_dir / PAIRS).open("w", encoding="utf-8") as pf:
+        for item in items:
+            scored = [Scored.model_validate(c) for c in item["candidates"]]
+            decision = decide_pair(scored)
+            item["chosen"], item["rejected"] = decision if decision else (None, None)
+            cf.write(json.dumps(item, ensure_ascii=False) + "\n")
+            if decision:
+                pf.write(json.dumps(pair_record(item, *decision, judge="rule"), ensure_ascii=False) + "\n")
+                made += 1
+        for rec in human:
+            pf.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    export_llamafactory_pairs(out_dir)
+    return made, len(items) - made
 
 
 def training_text(candidate: dict[str, Any]) -> str:
