@@ -164,10 +164,8 @@ class TermMatcher:
             core = term[:-1] if prefix else term
             body = re.escape(core)
             head = r"(?<![a-z0-9])" if core[:1].isalnum() else ""
-            if prefix:
-                tail = r"[a-z0-9]*"
-            else:
-                tail = r"(?![a-z0-9])" if core[-1:].isalnum() else ""
+            word_end = r"(?![a-z0-9])" if core[-1:].isalnum() else ""
+            tail = r"[a-z0-9]*" if prefix else word_end
             parts.append(head + body + tail)
         self._latin = re.compile("|".join(parts)) if parts else None
 

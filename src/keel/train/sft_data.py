@@ -10,12 +10,12 @@ from pathlib import Path
 from keel.config import KeelConfig
 from keel.domain import Frozen, Lang
 from keel.errors import InvalidInput
+from keel.judge import judge_reply
 from keel.online.kb.retrieve import retrieve
 from keel.online.kb.store import resolve_version
 from keel.online.prompt import pipeline_messages
 from keel.online.runtime import Runtime
 from keel.prefs.prompts import read_prompts
-from keel.judge import judge_reply
 from keel.text import normalize
 
 SFT_ROUTES = ("faq_sft.jsonl", "style_sft.jsonl")
@@ -81,7 +81,7 @@ def build_sft_data(
                             "completion": [
                                 {
                                     "role": "assistant",
-                                    "content": f"{p.historical}\nACTION: {judge_reply(p.historical, p.message, p.lang).action.value}",
+                                    "content": f"{p.historical}\nACTION: {_action(p.historical, p.message, p.lang)}",
                                 }
                             ],
                         },
@@ -94,3 +94,8 @@ def build_sft_data(
                 if progress:
                     progress(total)
     return SftDataSummary(out=out, examples=total, by_route=counts)
+
+
+def _action(reply: str, message: str, lang: Lang) -> str:
+    """The action the agent's reply takes, as the ACTION line the pipeline asks the model for."""
+    return judge_reply(reply, message, lang).action.value
