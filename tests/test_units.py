@@ -1,8 +1,10 @@
 """Small stages on their own: state providers, guard, redaction, parsing, emotion, language."""
 
 import json
+from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from keel.config import DEMO_DIR
@@ -132,3 +134,33 @@ def test_detect_lang():
     assert detect_lang("Where is my order H2026111501?") is Lang.EN
     assert detect_lang("我的Nimbus earbuds坏了") is Lang.ZH
     assert detect_lang("12345", Lang.EN) is Lang.EN
+
+
+class _CountingEmbedder:
+    name = "counting-test"
+    dim = 3
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+
+    def query(self, texts):  # type: ignore[no-untyped-def]
+        self.calls.append(("query", tuple(texts)))
+        return np.array([[len(t), 1.0, 0.0] for t in texts], dtype=np.float32)
+
+    def passage(self, texts):  # type: ignore[no-untyped-def]
+        self.calls.append(("passage", tuple(texts)))
+        return np.array([[len(t), 0.0, 1.0] for t in texts], dtype=np.float32)
+
+
+def test_query_vectors_are_remembered_on_disk_apart_from_passage_vectors(tmp_path: Path) -> None:
+    from keel.embed import EmbeddingCache, QueryCache
+
+    inner = _CountingEmbedder()
+    QueryCache(inner, disk=EmbeddingCache(tmp_path / "e.sqlite", inner)).prefill(["退款多久到账", "refund time"])
+    assert inner.calls == [("query", ("退款多久到账", "refund time"))]
+    # a new process (new cache objects) reuses the stored query vectors; the same text as a passage is separate
+    again = QueryCache(inner, disk=EmbeddingCache(tmp_path / "e.sqlite", inner))
+    vec = again.query(["refund time"])
+    assert inner.calls[1:] == [] and vec[0].tolist() == [11.0, 1.0, 0.0]
+    assert EmbeddingCache(tmp_path / "e.sqlite", inner).passages(["refund time"])[0].tolist() == [11.0, 0.0, 1.0]
+    assert inner.calls[1:] == [("passage", ("refund time",))]

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from keel.errors import ConfigError
+from keel.yamlio import load_yaml
 
 DEMO_DIR = Path(str(resources.files("keel") / "demo"))
 
@@ -161,7 +162,7 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None, **o
         if not file.exists():
             raise ConfigError(f"config file not found: {file}")
         try:
-            loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            loaded = load_yaml(file.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: not valid YAML ({exc.__class__.__name__})") from None
         if not isinstance(loaded, dict):

@@ -75,13 +75,29 @@ class EmbeddingCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
 
-    def _key(self, text: str) -> str:
-        return hashlib.sha256(f"{self._embedder.name}\0{text}".encode()).hexdigest()
+    def _key(self, text: str, kind: str) -> str:
+        # passages keep the original key form, so caches written before queries were stored stay valid
+        tag = f"{self._embedder.name}\0{text}" if kind == "passage" else f"{self._embedder.name}\0{kind}\0{text}"
+        return hashlib.sha256(tag.encode()).hexdigest()
 
     def passages(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None, batch: int = 32
     ) -> np.ndarray:
-        keys = [self._key(t) for t in texts]
+        return self._lookup(texts, "passage", self._embedder.passage, progress, batch)
+
+    def queries(self, texts: Sequence[str], batch: int = 64) -> np.ndarray:
+        """Query vectors, remembered on disk (an evaluation suite is embedded once, not once per run)."""
+        return self._lookup(texts, "query", self._embedder.query, None, batch)
+
+    def _lookup(
+        self,
+        texts: Sequence[str],
+        kind: str,
+        embed: Callable[[list[str]], np.ndarray],
+        progress: Callable[[int], None] | None,
+        batch: int,
+    ) -> np.ndarray:
+        keys = [self._key(t, kind) for t in texts]
         found: dict[str, np.ndarray] = {}
         with sqlite3.connect(self._path) as conn:
             for i in range(0, len(keys), 500):
@@ -94,7 +110,7 @@ class EmbeddingCache:
             progress(len(texts) - len(missing))
         for start in range(0, len(missing), batch):
             idx = missing[start : start + batch]
-            vecs = self._embedder.passage([texts[i] for i in idx])
+            vecs = embed([texts[i] for i in idx])
             with sqlite3.connect(self._path) as conn:
                 conn.executemany(
                     "INSERT OR REPLACE INTO vec (key, v) VALUES (?, ?)",
@@ -112,8 +128,9 @@ class EmbeddingCache:
 class QueryCache:
     """An embedder that remembers query vectors (an evaluation embeds every case message in one batch)."""
 
-    def __init__(self, inner: Embedder, capacity: int = 50_000) -> None:
+    def __init__(self, inner: Embedder, capacity: int = 50_000, disk: EmbeddingCache | None = None) -> None:
         self.inner = inner
+        self._disk = disk
         self.name = inner.name
         self.dim = inner.dim
         self._capacity = capacity
@@ -123,7 +140,8 @@ class QueryCache:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vecs))
         for start in range(0, len(missing), batch):
             chunk = missing[start : start + batch]
-            for text, vec in zip(chunk, self.inner.query(chunk), strict=True):
+            vecs = self._disk.queries(chunk) if self._disk is not None else self.inner.query(chunk)
+            for text, vec in zip(chunk, vecs, strict=True):
                 self._store(text, vec)
 
     def _store(self, text: str, vec: np.ndarray) -> None:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from keel.domain import Action, Lang, Role
 from keel.errors import InvalidInput
+from keel.yamlio import load_yaml
 
 
 class Category(StrEnum):
@@ -105,7 +106,7 @@ def load_suite(folder: Path, categories: tuple[str, ...] = (), limit: int | None
         digest.update(path.name.encode())
         digest.update(raw)
         try:
-            data = yaml.safe_load(raw.decode("utf-8")) or {}
+            data = load_yaml(raw.decode("utf-8")) or {}
         except (UnicodeDecodeError, yaml.YAMLError) as exc:
             raise InvalidInput(f"{path}: not valid YAML: {exc}") from None
         for i, item in enumerate(data.get("cases", []) if isinstance(data, dict) else []):

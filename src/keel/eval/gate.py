@@ -11,6 +11,7 @@ from keel.domain import Frozen
 from keel.errors import ConfigError
 from keel.eval.compare import Delta, compare_runs
 from keel.eval.metrics import DIRECTION, RISK_METRICS, MetricName
+from keel.yamlio import load_yaml
 
 
 class GateRule(BaseModel):
@@ -49,7 +50,7 @@ def load_policy(path: Path | None) -> GatePolicy:
     if path is None:
         return GatePolicy()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
         return GatePolicy.model_validate(data)
     except FileNotFoundError:
         raise ConfigError(f"gate policy not found: {path}") from None

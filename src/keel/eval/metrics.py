@@ -146,13 +146,16 @@ def _cv(values: Sequence[float]) -> float:
 
 
 def _style(answers: list[tuple[Lang, str]]) -> tuple[Metric, Metric]:
-    def pairs(items: Sequence[object]) -> list[tuple[Lang, str]]:
+    # length and register are computed once per reply; the bootstrap only resamples these features
+    Feature = tuple[Lang, float, str]
+
+    def feats(items: Sequence[object]) -> list[Feature]:
         return [x for x in items if isinstance(x, tuple)]
 
     def cv_stat(items: Sequence[object]) -> float:
         per_lang = []
         for lang in Lang:
-            lengths = [_length(t, lg) for lg, t in pairs(items) if lg is lang]
+            lengths = [n for lg, n, _r in feats(items) if lg is lang]
             if len(lengths) >= 2:
                 per_lang.append(_cv(lengths))
         return statistics.fmean(per_lang) if per_lang else 0.0
@@ -160,8 +163,7 @@ def _style(answers: list[tuple[Lang, str]]) -> tuple[Metric, Metric]:
     def register_stat(items: Sequence[object]) -> float:
         shares = []
         for lang in Lang:
-            regs = [_register(t, lg) for lg, t in pairs(items) if lg is lang]
-            regs = [r for r in regs if r != "neutral"]
+            regs = [r for lg, _n, r in feats(items) if lg is lang and r != "neutral"]
             if regs:
                 shares.append(Counter(regs).most_common(1)[0][1] / len(regs))
         return statistics.fmean(shares) if shares else 1.0
@@ -169,7 +171,7 @@ def _style(answers: list[tuple[Lang, str]]) -> tuple[Metric, Metric]:
     if not answers:
         empty = Metric(name=MetricName.STYLE_LENGTH_CV, value=None, low=None, high=None, n=0)
         return empty, empty.model_copy(update={"name": MetricName.STYLE_REGISTER})
-    items: list[object] = list(answers)
+    items: list[object] = [(lg, float(_length(t, lg)), _register(t, lg)) for lg, t in answers]
     lo, hi = bootstrap(items, cv_stat)
     rlo, rhi = bootstrap(items, register_stat)
     return (

@@ -20,7 +20,7 @@ from keel import __version__
 from keel.config import KeelConfig
 from keel.db import open_database
 from keel.domain import ChatMessage, Frozen, Lang, Modifier
-from keel.embed import QueryCache, default_embedder
+from keel.embed import EmbeddingCache, QueryCache, default_embedder
 from keel.errors import InvalidInput, KeelError
 from keel.eval.cases import EvalCase, Suite, load_suite
 from keel.eval.metrics import compute_metrics
@@ -33,6 +33,7 @@ from keel.online.model.registry import build_backend
 from keel.online.pipeline import MessageRequest, handle_message
 from keel.online.prompt import bare_messages
 from keel.online.runtime import Runtime, open_runtime
+from keel.yamlio import load_yaml
 
 RESULTS = "results.jsonl"
 MANIFEST = "manifest.json"
@@ -86,9 +87,8 @@ def new_run_dir(cfg: KeelConfig, rc: EvalRunConfig) -> Path:
 def _suite_today(suite_dir: Path) -> date | None:
     meta = suite_dir / "_suite.yaml"
     if meta.exists():
-        import yaml
 
-        data = yaml.safe_load(meta.read_text(encoding="utf-8")) or {}
+        data = load_yaml(meta.read_text(encoding="utf-8")) or {}
         if data.get("today"):
             return date.fromisoformat(str(data["today"]))
     return None
@@ -258,7 +258,8 @@ def run_eval(
         }
         rc = rc.model_copy(update={"kb_version": head})
         run_cfg = cfg.with_overrides(today=rc.today, kb_version=head)
-        embedder = QueryCache(default_embedder())
+        inner = default_embedder()
+        embedder = QueryCache(inner, disk=EmbeddingCache(cfg.index_dir / "embeddings.sqlite", inner))
         embedder.prefill([c.message for c in suite.cases])  # one batched pass instead of one call per case
         rt = open_runtime(run_cfg, model=backend, db=run_db, embedder=embedder)
 

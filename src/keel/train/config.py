@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from keel.errors import ConfigError
+from keel.yamlio import load_yaml
 
 
 class Method(StrEnum):
@@ -51,7 +52,7 @@ class TrainConfig(BaseModel):
 
 def load_train_config(path: Path, **overrides: object) -> TrainConfig:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"training config not found: {path}") from None
     except yaml.YAMLError as exc:

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from keel.domain import Frozen, Lang, Region
 from keel.errors import InvalidInput
+from keel.yamlio import load_yaml
 
 ALL_REGIONS = "all"
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
@@ -81,7 +82,7 @@ def _parse_markdown(name: str, text: str) -> list[dict[str, Any]]:
     m = _FRONT_MATTER.match(text)
     if not m:
         raise InvalidInput(f"{name}: a Markdown document must start with '---' front matter")
-    meta = yaml.safe_load(m.group(1)) or {}
+    meta = load_yaml(m.group(1)) or {}
     if not isinstance(meta, dict):
         raise InvalidInput(f"{name}: the front matter must be a mapping")
     meta.setdefault("body", m.group(2).strip())
@@ -89,7 +90,7 @@ def _parse_markdown(name: str, text: str) -> list[dict[str, Any]]:
 
 
 def _parse_yaml(name: str, text: str) -> list[dict[str, Any]]:
-    data = yaml.safe_load(text)
+    data = load_yaml(text)
     if isinstance(data, dict) and "documents" in data:
         data = data["documents"]
     if isinstance(data, dict):

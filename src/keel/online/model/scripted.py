@@ -20,6 +20,7 @@ import yaml
 from keel.domain import Role
 from keel.errors import ConfigError
 from keel.online.model.base import Generation, GenerationRequest
+from keel.yamlio import load_yaml
 
 _PASSAGE = re.compile(r"^\[(?:P|资料)\d+\][^\n]*\n(.+?)(?:\n\n|\Z)", re.M | re.S)
 
@@ -48,7 +49,7 @@ class ScriptedModel:
     @classmethod
     def from_file(cls, path: Path) -> ScriptedModel:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+            data = load_yaml(path.read_text(encoding="utf-8")) or []
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read model script {path}: {exc}") from None
         entries = [ScriptEntry(str(d["when"]), str(d["output"]), d.get("confidence")) for d in data]

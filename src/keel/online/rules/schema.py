@@ -16,6 +16,7 @@ from keel.domain import Action, Frozen, Lang
 from keel.embed import Embedder
 from keel.errors import ConfigError
 from keel.text import TermMatcher, normalize
+from keel.yamlio import load_yaml
 
 
 class Constraint(StrEnum):
@@ -186,7 +187,7 @@ def load_rules(path: Path, embedder: Embedder | None) -> RuleSet:
 
     try:
         raw = path.read_bytes()
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = load_yaml(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"rules file not found: {path}") from None
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
