@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 if not CHROMIUM.exists():
+    if os.environ.get("CI"):  # .ci/run installs chromium; a missing browser there is a broken run, not a skip
+        raise RuntimeError(f"CI is set but {CHROMIUM} is missing")
     pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium (apt-get install chromium)",
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package (dev extra)")

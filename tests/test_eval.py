@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,25 @@ def test_judge_agreement_is_measured():
     assert splits["test"].n >= 100
     assert 0.7 <= splits["test"].action_agreement <= 1.0
     assert splits["all"].soothe_agreement > 0.85
+
+
+def test_style_metrics_exactly():
+    from keel.domain import Lang
+    from keel.eval.metrics import _style
+
+    answers = [
+        (Lang.EN, "Your refund is on its way."),  # 6 words, formal
+        (Lang.EN, "It's shipped!"),  # 2 words, casual
+        (Lang.EN, "Please check My Orders."),  # 4 words, formal
+        (Lang.ZH, "您好，已为您查询。"),  # 9 chars, 您
+        (Lang.ZH, "你好，已为你查询。"),  # 9 chars, 你
+        (Lang.ZH, "好的。"),  # 3 chars, neutral (not counted for register)
+    ]
+    cv, register = _style(answers)
+    en_cv = statistics.pstdev([6, 2, 4]) / 4
+    zh_cv = statistics.pstdev([9, 9, 3]) / 7
+    assert cv.value == pytest.approx((en_cv + zh_cv) / 2) and cv.n == 6
+    assert register.value == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert cv.low <= cv.value <= cv.high and register.low <= register.value <= register.high
+    empty_cv, empty_register = _style([])
+    assert empty_cv.value is None and empty_register.n == 0

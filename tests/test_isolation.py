@@ -20,6 +20,8 @@ from keel.online.model.base import GenerationRequest
 from keel.online.model.scripted import ScriptedModel
 from keel.online.pipeline import MessageRequest, handle_message
 
+pytestmark = pytest.mark.storage  # runs on SQLite and on PostgreSQL
+
 USERS = {u["user_id"]: u for u in json.loads((DEMO_DIR / "users.json").read_text(encoding="utf-8"))["users"]}
 
 ATTACKS_EN = [

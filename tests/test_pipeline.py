@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from keel.db.schema import traces
@@ -9,6 +10,8 @@ from keel.domain import Action, Modifier, Reason
 from keel.errors import ModelUnavailable
 from keel.online.model.scripted import ScriptedModel, ScriptEntry
 from keel.online.pipeline import MessageRequest, handle_message
+
+pytestmark = pytest.mark.storage  # runs on SQLite and on PostgreSQL
 
 
 def send(rt, text, user=None, conv="c1", **kw):
@@ -145,3 +148,62 @@ def test_history_reaches_the_model(make_runtime):
     send(rt, "And how often should I do it?", conv="h")
     roles = [m.role.value for m in model.calls[-1].messages]
     assert roles == ["system", "user", "assistant", "user"]
+
+
+def _rules_forbidding_competitors(tmp_path):
+    import yaml
+
+    from keel.config import DEMO_DIR
+
+    data = yaml.safe_load((DEMO_DIR / "rules.yaml").read_text(encoding="utf-8"))
+    data["topics"]["competitors"] = {"zh": ["速达商城"], "en": ["megamart"]}
+    data["rules"].append(
+        {
+            "id": "competitor_comparison",
+            "priority": 300,
+            "description": "comparisons with other shops: answer about ours, never name theirs",
+            "match": {"keywords": {"zh": ["比一比", "哪家便宜"], "en": ["compared to", "cheaper elsewhere"]}},
+            "effect": {"forbid_topics": ["competitors"]},
+        }
+    )
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("message", "reply"),
+    [
+        ("How long does delivery take, compared to Megamart?", "MegaMart sells it cheaper, go there."),
+        ("台灯和别家比一比哪家便宜？", "速达商城更便宜，建议去那边买。"),
+    ],
+)
+def test_a_rule_can_forbid_a_topic_and_the_guard_enforces_it(make_runtime, tmp_path, message, reply):
+    rules = _rules_forbidding_competitors(tmp_path)
+    rt = make_runtime([ScriptEntry("", f"ACTION: answer\nREPLY: {reply}", 0.95)], rules_path=rules)
+    r = send(rt, message, user="u1001")
+    assert "competitor_comparison" in [h.rule_id for h in r.rule_hits]
+    assert r.decision.reason is Reason.GUARD and "forbidden_topic" in r.decision.detail
+    assert "megamart" not in r.reply.lower() and "速达" not in r.reply
+    # the same rule lets a reply that stays on our own shop through
+    ok = make_runtime(
+        [ScriptEntry("", "ACTION: answer\nREPLY: We ship from our own warehouse; track it in My Orders.", 0.95)],
+        rules_path=rules,
+    )
+    passed = send(ok, "How long does delivery take, compared to Megamart?", user="u1001", conv="c2")
+    assert passed.decision.reason is Reason.MODEL and "warehouse" in passed.reply
+
+
+def test_forbidding_an_undefined_topic_is_a_config_error(tmp_path):
+    import yaml
+
+    from keel.config import DEMO_DIR
+    from keel.errors import ConfigError
+    from keel.online.rules.schema import load_rules
+
+    data = yaml.safe_load((DEMO_DIR / "rules.yaml").read_text(encoding="utf-8"))
+    data["rules"][0]["effect"]["forbid_topics"] = ["no_such_topic"]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match="no_such_topic"):
+        load_rules(path, None)

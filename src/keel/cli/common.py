@@ -16,7 +16,7 @@ from keel.config import KeelConfig, load_config
 from keel.errors import KeelError, RuntimeFailure, UserError
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one error = one line, whatever the terminal width
 
 F = TypeVar("F", bound=Callable[..., Any])
 

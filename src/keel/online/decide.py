@@ -59,7 +59,7 @@ def _modifiers(inp: DecisionInput, forced: bool) -> tuple[Modifier, ...]:
     mods: list[Modifier] = []
     if inp.rules.soothe or inp.emotion.needs_soothing:
         mods.append(Modifier.SOOTHE)
-    if inp.rules.forbid and not forced:
+    if (inp.rules.forbid or inp.rules.forbid_topics) and not forced:
         mods.append(Modifier.PARTIAL)
     return tuple(mods)
 

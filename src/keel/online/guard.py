@@ -1,4 +1,4 @@
-"""The output guard: no unapproved promises, no one else's personal data, no unsupported numbers."""
+"""The output guard: no unapproved promises, no one else's data, no unsupported numbers, no forbidden topic."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class GuardKind(StrEnum):
     UNSUPPORTED = "unsupported_claim"
     INTERNAL = "internal_info"
     LANGUAGE = "wrong_language"
+    FORBIDDEN_TOPIC = "forbidden_topic"
 
 
 class Violation(Frozen):
@@ -37,6 +38,7 @@ class GuardContext:
     evidence: str  # retrieved passages + the user's own state values
     customer_text: str  # what the customer wrote in this conversation
     own_data: tuple[str, ...] = ()  # the asking user's phone / e-mail
+    forbidden: tuple[tuple[str, TermMatcher], ...] = ()  # (topic, its terms) a matched rule forbids
 
 
 _PROMISES = TermMatcher(
@@ -152,6 +154,11 @@ def check_reply(reply: str, ctx: GuardContext) -> GuardReport:
             continue
         violations.append(Violation(kind=GuardKind.PERSONAL_DATA, evidence="[redacted]"))
         break
+
+    for topic, terms in ctx.forbidden:
+        term = terms.find(text)
+        if term:
+            violations.append(Violation(kind=GuardKind.FORBIDDEN_TOPIC, evidence=f"{topic}: {term}"))
 
     internal = _INTERNAL.find(text)
     if internal:

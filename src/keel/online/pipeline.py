@@ -136,13 +136,19 @@ def _with_soothing(rt: Runtime, reply: str, decision: Decision, lang: Lang) -> s
 
 
 def _guard_context(
-    user: UserState | None, signal: StateSignal, retrieval: Retrieval | None, customer_text: str
+    user: UserState | None,
+    signal: StateSignal,
+    retrieval: Retrieval | None,
+    customer_text: str,
+    forbidden: tuple[tuple[str, TermMatcher], ...] = (),
 ) -> GuardContext:
     evidence = [signal.evidence, signal.facts]
     if retrieval is not None:
         evidence += [f"{p.title}\n{p.text}" for p in retrieval.passages]
     own = tuple(x for x in ((user.phone if user else None), (user.email if user else None)) if x)
-    return GuardContext(evidence="\n".join(evidence), customer_text=customer_text, own_data=own)
+    return GuardContext(
+        evidence="\n".join(evidence), customer_text=customer_text, own_data=own, forbidden=forbidden
+    )
 
 
 def _fallback(
@@ -312,7 +318,11 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     report = GuardReport()
     if decision.reason in (Reason.MODEL, Reason.SMALL_TALK):
         ctx = _guard_context(
-            user, signal, retrieval, "\n".join([*(m.content for m in prior if m.role is Role.USER), text])
+            user,
+            signal,
+            retrieval,
+            "\n".join([*(m.content for m in prior if m.role is Role.USER), text]),
+            tuple((t, rt.rules.topics[t]) for t in verdict.forbid_topics if t in rt.rules.topics),
         )
         report = check_reply(reply, ctx)
         if decision.action is Action.ANSWER and detect_lang(reply, lang) is not lang:

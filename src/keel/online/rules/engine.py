@@ -54,6 +54,7 @@ def evaluate_rules(ruleset: RuleSet, message: str, query_vec: np.ndarray | None)
     reply = {}
     soothe = False
     forbid: list[Constraint] = []
+    forbid_topics: list[str] = []
     for rule in ruleset.rules:  # sorted by priority, highest first
         hit = _match(rule, text, message, query_vec)
         if hit is None:
@@ -64,6 +65,7 @@ def evaluate_rules(ruleset: RuleSet, message: str, query_vec: np.ndarray | None)
             action, action_rule, reply = effect.action, rule.spec.id, dict(effect.reply)
         soothe = soothe or effect.soothe
         forbid.extend(c for c in effect.forbid if c not in forbid)
+        forbid_topics.extend(t for t in effect.forbid_topics if t not in forbid_topics)
     return RuleVerdict(
         hits=tuple(hits),
         action=action,
@@ -71,4 +73,5 @@ def evaluate_rules(ruleset: RuleSet, message: str, query_vec: np.ndarray | None)
         reply=reply,
         soothe=soothe,
         forbid=tuple(forbid),
+        forbid_topics=tuple(forbid_topics),
     )

@@ -75,6 +75,7 @@ class Effect(_Strict):
     action: Action | None = Field(None, description="force this action (refuse or handoff)")
     soothe: bool = False
     forbid: tuple[Constraint, ...] = ()
+    forbid_topics: tuple[str, ...] = Field((), description="named `topics` the reply must not touch (guard-enforced)")
     reply: dict[Lang, str] = Field(default_factory=dict, description="fixed reply per language")
 
     @field_validator("action")
@@ -116,6 +117,10 @@ class RuleFile(_Strict):
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
             raise ValueError(f"duplicate rule ids: {sorted(dup)}")
+        for r in self.rules:
+            unknown = [t for t in r.effect.forbid_topics if t not in self.topics]
+            if unknown:
+                raise ValueError(f"rule {r.id!r} forbids unknown topics {unknown} (define them under `topics:`)")
         return self
 
 
@@ -172,6 +177,7 @@ class RuleVerdict(Frozen):
     reply: dict[Lang, str] = Field(default_factory=dict)
     soothe: bool = False
     forbid: tuple[Constraint, ...] = ()
+    forbid_topics: tuple[str, ...] = ()
 
     @property
     def rule_ids(self) -> tuple[str, ...]:
