@@ -19,6 +19,8 @@ from keel.api.app import create_app
 from keel.api.keys import create_key
 from keel.config import load_config
 
+pytestmark = pytest.mark.storage  # SQLite and PostgreSQL
+
 SETTINGS = settings(
     max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck), derandomize=True
 )

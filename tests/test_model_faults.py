@@ -18,7 +18,7 @@ from keel.online.model.openai_compat import OpenAIBackend
 from keel.online.pipeline import MessageRequest, handle_message
 from keel.online.trace import traces_for
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.storage, pytest.mark.faults]
 
 DEADLINE_S = 1.0
 QUESTION = "电子发票在哪里下载？"
