@@ -1,5 +1,7 @@
 """Eval throughput: cases per second with the scripted model (the pipeline without the model), and with
 the real packaged model on a small sample (how much of the time is generation), in one run.
+The suite's query vectors are kept in `.keel/index` after the first evaluation (every checkpoint is
+evaluated on the same suite), so after the first run of this script they are read, not embedded.
 
     .venv/bin/python benchmarks/eval_throughput.py [--real-cases 12]
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -45,6 +48,7 @@ def main() -> int:
         suite = REPO / "evals" / "suite"
         # warm-up: embedder, lexicons, KB index (not counted)
         run_eval(cfg, EvalRunConfig(suite=suite, model="scripted", limit=5), work / "warm", backend=ScriptedModel())
+        load_before = os.getloadavg()
         started = time.perf_counter()
         summary = run_eval(
             cfg,
@@ -57,6 +61,7 @@ def main() -> int:
         outcomes = load_outcomes(work / "scripted")
         per_case = sum(o.latency_ms for o in outcomes) / len(outcomes)
         result: dict[str, object] = {
+            "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before]},
             "scripted": {
                 "cases": summary.total,
                 "seconds": round(wall, 2),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -169,6 +170,7 @@ def main() -> int:
 
     p50, p99 = pct(overhead, 50), pct(overhead, 99)
     result = {
+        "machine": {"cpus": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
         "messages": len(overhead),
         "kb_documents": store.list_versions(db)[-1].doc_count,
         "overhead_ms": {
