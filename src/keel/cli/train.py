@@ -43,9 +43,14 @@ def _run(method: str, config_file: Path, name: str | None, max_steps: int | None
 
         info = train(config(), tc, tick, restart=restart)
     first, last = (info.losses[0][1], info.losses[-1][1]) if info.losses else (float("nan"), float("nan"))
-    resumed = f", resumed from step {info.resumed_from}" if info.resumed_from else ""
+    done = (
+        f"steps {info.resumed_from + 1}–{info.steps} in {info.seconds / 60:.1f} min"
+        f" (resumed after step {info.resumed_from})"
+        if info.resumed_from
+        else f"{info.steps} steps in {info.seconds / 60:.1f} min"
+    )
     console.print(
-        f"[green]checkpoint ckpt:{info.name}[/] — {info.steps} steps in {info.seconds / 60:.1f} min{resumed}, "
+        f"[green]checkpoint ckpt:{info.name}[/] — {done}, "
         f"loss {first:.4f} → {last:.4f}\n  {info.path}"
     )
 

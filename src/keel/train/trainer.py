@@ -177,7 +177,7 @@ def train(
     manifest.update(
         status="complete",
         steps=int(trainer.state.global_step),
-        train_seconds=round(seconds, 1),
+        train_seconds=round(seconds, 1),  # this invocation only (steps after resumed_from_step)
         finished=datetime.now(UTC).isoformat(),
         resumed_from_step=resumed_step,
         losses=[{"step": s, "loss": round(v, 5)} for s, v in losses],
