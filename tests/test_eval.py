@@ -214,6 +214,12 @@ def test_gate_fails_a_riskier_release_and_passes_an_improvement(cfg, tmp_path):
     assert "significantly worse" in failed[0].why
 
     assert run_gate(better, base, GatePolicy()).passed
+    # a policy that gates only the error rate passes the riskier run, but still names what got worse
+    from keel.eval.gate import GateRule
+
+    narrow = run_gate(riskier, base, GatePolicy(rules=(GateRule(metric=M.ERROR_RATE),)))
+    assert narrow.passed and any(w.startswith("refusal_recall:") for w in narrow.warnings)
+    assert "not gated, but significantly worse" in render_html(compare_runs([base, riskier]), narrow)
 
     comparison = compare_runs([base, riskier])
     by = {d.metric: d for d in comparison.deltas[0]}

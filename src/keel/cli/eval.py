@@ -144,6 +144,8 @@ def gate(
     for check in verdict.checks:
         mark = "[green]✔[/]" if check.passed else "[bold red]✘[/]"
         console.print(f"{mark} {check.why}", highlight=False)
+    for warning in verdict.warnings:
+        console.print(f"[yellow]⚠ not gated, but significantly worse:[/] {warning}", highlight=False)
     if verdict.passed:
         console.print(f"[bold green]GATE PASSED[/]: {verdict.candidate} is not riskier than {verdict.baseline}")
         return

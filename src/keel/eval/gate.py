@@ -44,6 +44,8 @@ class GateVerdict(Frozen):
     candidate: str
     baseline: str
     checks: tuple[GateCheck, ...]
+    # metrics the policy does not gate that still got significantly worse: shown, never blocking
+    warnings: tuple[str, ...] = ()
 
 
 def load_policy(path: Path | None) -> GatePolicy:
@@ -96,6 +98,18 @@ def run_gate(candidate: Path, baseline: Path, policy: GatePolicy) -> GateVerdict
     comparison = compare_runs([baseline, candidate])
     by_metric = {d.metric: d for d in comparison.deltas[0]}
     checks = tuple(_check(rule, by_metric[rule.metric], policy.require_significance) for rule in policy.rules)
+    gated = {r.metric for r in policy.rules}
+    warnings = tuple(
+        f"{d.metric.value}: {d.base:.3f} → {d.other:.3f} (Δ {d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}], n={d.n})"
+        for d in comparison.deltas[0]
+        if d.metric not in gated
+        and d.verdict == "worse"
+        and None not in (d.base, d.other, d.diff, d.low, d.high)
+    )
     return GateVerdict(
-        passed=all(c.passed for c in checks), candidate=candidate.name, baseline=baseline.name, checks=checks
+        passed=all(c.passed for c in checks),
+        candidate=candidate.name,
+        baseline=baseline.name,
+        checks=checks,
+        warnings=warnings,
     )

@@ -186,6 +186,7 @@ def render_html(c: Comparison, gate: GateVerdict | None = None, title: str = "Ke
             f"candidate {e(gate.candidate)} vs baseline {e(gate.baseline)}<ul>"
         )
         parts += [f"<li>{'✔' if ch.passed else '✘'} {e(ch.why)}</li>" for ch in gate.checks]
+        parts += [f"<li class='warn'>⚠ not gated, but significantly worse: {e(w)}</li>" for w in gate.warnings]
         parts.append("</ul></div>")
     parts.append(f"<h2>Metrics</h2><img alt='metrics' src='data:image/png;base64,{metric_chart(c)}'>")
     parts.append("<table><tr><th>metric</th><th>what it counts</th>")
