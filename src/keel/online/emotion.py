@@ -143,7 +143,13 @@ def _cnsenti() -> tuple[Any, Any]:
     from cnsenti import Emotion as CnEmotion
     from cnsenti import Sentiment as CnSentiment
 
-    return CnEmotion(), CnSentiment()
+    emotion, sentiment = CnEmotion(), CnSentiment()
+    # the lexicons ship as lists and are only ever tested with `in`: sets give the same counts, ~100x faster
+    for obj in (emotion, sentiment):
+        for name, value in vars(obj).items():
+            if isinstance(value, list):
+                setattr(obj, name, frozenset(value))
+    return emotion, sentiment
 
 
 def _level(score: float) -> EmotionLevel:
