@@ -32,7 +32,9 @@ console = Console()
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real-cases", type=int, default=12, help="cases run with the real model (0 = skip)")
-    ap.add_argument("--workers", type=int, default=2, help="concurrent cases for the scripted run")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="concurrent cases (mostly Python under the GIL: 1 is fastest on 2 cores)"
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "eval_throughput.json")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="keel-evalbench-"))
