@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from _machine import loadavg, machine
 from rich.console import Console
 
 from keel.config import load_config
@@ -50,7 +50,7 @@ def main() -> int:
         suite = REPO / "evals" / "suite"
         # warm-up: embedder, lexicons, KB index (not counted)
         run_eval(cfg, EvalRunConfig(suite=suite, model="scripted", limit=5), work / "warm", backend=ScriptedModel())
-        load_before = os.getloadavg()
+        load_before = loadavg()
         started = time.perf_counter()
         summary = run_eval(
             cfg,
@@ -63,7 +63,7 @@ def main() -> int:
         outcomes = load_outcomes(work / "scripted")
         per_case = sum(o.latency_ms for o in outcomes) / len(outcomes)
         result: dict[str, object] = {
-            "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before]},
+            "machine": machine(load_before),
             "scripted": {
                 "cases": summary.total,
                 "seconds": round(wall, 2),

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import httpx
 import yaml
+from _machine import loadavg, machine
 
 from keel.api.background import free_port
 from keel.api.keys import create_key
@@ -179,7 +179,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="keel-load-"))
     cache = root / "embeddings"
     rows = []
-    load_before = os.getloadavg()
+    load_before = loadavg()
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, root, True)
         pg = stack.enter_context(PostgresServer(max_connections=300)) if "postgres" in databases else None
@@ -214,12 +214,7 @@ def main() -> None:
     report = {
         "what": "keel serve on 127.0.0.1, scripted model, demo KB; sustained messages/s with "
         f"{args.concurrency} concurrent customers, bounded by {args.messages} messages or {args.seconds:g} s",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine(load_before),
         "rows": rows,
         "ratios": ratios,
     }

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -22,6 +21,7 @@ from datetime import date
 from pathlib import Path
 
 import yaml
+from _machine import loadavg, machine
 from rich.console import Console
 from rich.progress import track
 
@@ -123,6 +123,7 @@ def main() -> int:
     ap.add_argument("--home", type=Path, default=REPO / ".keel" / "bench-overhead")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "pipeline_overhead.json")
     args = ap.parse_args()
+    load_before = loadavg()
 
     cfg = load_config(
         env={}, home=args.home, today=date(2026, 11, 24), model="scripted", embedding_cache_dir=REPO / ".keel" / "index"
@@ -170,7 +171,7 @@ def main() -> int:
 
     p50, p99 = pct(overhead, 50), pct(overhead, 99)
     result = {
-        "machine": {"cpus": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "machine": machine(load_before),
         "messages": len(overhead),
         "kb_documents": store.list_versions(db)[-1].doc_count,
         "overhead_ms": {

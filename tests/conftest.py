@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from keel.config import DEMO_DIR, KeelConfig, load_config
+from keel.db.engine import Database
 from keel.db.pgserver import PostgresServer, find_pg_bin
 from keel.online.kb import store
 from keel.online.model.scripted import ScriptedModel, ScriptEntry
@@ -73,9 +74,9 @@ def cfg(tmp_path: Path, embedding_cache: Path, db_url: str | None) -> KeelConfig
     )
 
 
-def publish_demo(rt: Runtime) -> None:
-    store.publish_folder(rt.db, DEMO_DIR / "kb" / "v1", note="v1")
-    store.publish_folder(rt.db, DEMO_DIR / "kb" / "v2", overlay=True, note="v2")
+def publish_demo(db: Database) -> None:
+    store.publish_folder(db, DEMO_DIR / "kb" / "v1", note="v1")
+    store.publish_folder(db, DEMO_DIR / "kb" / "v2", overlay=True, note="v2")
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def make_runtime(cfg: KeelConfig) -> Callable[..., Runtime]:
         c = cfg.with_overrides(**overrides) if overrides else cfg
         rt = open_runtime(c, model=model or ScriptedModel(entries))  # type: ignore[arg-type]
         if store.current_version(rt.db) is None:
-            publish_demo(rt)
+            publish_demo(rt.db)
         return rt
 
     return make

@@ -58,7 +58,7 @@ def fresh_runtime(base: Runtime, home: Path) -> Runtime:
     db = open_database(cfg.db_url)
     cache = EmbeddingCache(cfg.index_dir / "embeddings.sqlite", base.embedder)
     rt = dataclasses.replace(base, cfg=cfg, db=db, indexes=IndexRegistry(db, cache))
-    publish_demo(rt)
+    publish_demo(rt.db)
     add_accounts(db)
     return rt
 

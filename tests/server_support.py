@@ -43,13 +43,7 @@ def prepare_home(home: Path, db_url: str | None, embedding_cache: Path, model: s
     config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     cfg = load_config(config, env={})
     db = open_database(cfg.db_url)
-
-    class _Rt:  # publish_demo only needs .db
-        pass
-
-    holder = _Rt()
-    holder.db = db  # type: ignore[attr-defined]
-    publish_demo(holder)  # type: ignore[arg-type]
+    publish_demo(db)
     # embed the KB once here so the workers start from a warm cache
     IndexRegistry(db, EmbeddingCache(cfg.index_dir / "embeddings.sqlite", default_embedder())).get(
         store.resolve_version(db, None)

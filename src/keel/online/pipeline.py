@@ -204,7 +204,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
             convs.set_status(conn, req.conversation_id, convs.ConversationStatus.BOT, tenant)
         human = status is convs.ConversationStatus.HUMAN
         held = queue.open_handoff_id(conn, req.conversation_id, tenant) if human else None
-        if status is convs.ConversationStatus.HUMAN:
+        if human:
             if held is not None:
                 queue.append_customer_context(conn, held)
             decision = Decision(
@@ -230,7 +230,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
                 tenant,
             )
     clock.lap("store_in")
-    if status is convs.ConversationStatus.HUMAN:
+    if human:
         return TurnResult(
             conversation_id=req.conversation_id,
             turn_id=turn_id,
