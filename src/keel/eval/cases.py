@@ -27,6 +27,7 @@ class Category(StrEnum):
     KB_CHANGED = "kb_changed"
     INJECTION = "injection"
     MULTI_TURN = "multi_turn"
+    OUT_OF_SCOPE = "out_of_scope"
 
 
 class _Strict(BaseModel):
@@ -55,6 +56,7 @@ class EvalCase(_Strict):
     expect: Expect
     group: str | None = None
     note: str | None = None
+    gold_topics: tuple[str, ...] = Field((), description="KB topics whose passages answer the case (retrieval eval)")
 
     @field_validator("turns")
     @classmethod

@@ -80,7 +80,7 @@ def decide(inp: DecisionInput, rcfg: RetrievalConfig, dcfg: DecisionConfig) -> D
             confidence=1.0,
         )
     if not inp.proposal.ok:
-        action = Action.ANSWER if is_grounded and inp.retrieval and inp.retrieval.passages else Action.HANDOFF
+        action = Action.ANSWER if is_grounded and inp.retrieval and inp.retrieval.passages else Action.CLARIFY
         return Decision(
             action=action,
             modifiers=mods,

@@ -24,7 +24,7 @@ from keel.online.guard import GuardContext, GuardKind, GuardReport, Violation, c
 from keel.online.kb.retrieve import Retrieval, retrieve
 from keel.online.kb.store import resolve_version
 from keel.online.model.base import Generation, GenerationRequest
-from keel.online.model.parse import Proposal, parse_reply_first
+from keel.online.model.parse import Proposal, parse_structured, reply_schema
 from keel.online.prompt import REPLY_PREFIX, pipeline_messages
 from keel.online.rules import RuleHit, evaluate_rules
 from keel.online.rules.schema import RuleVerdict
@@ -146,9 +146,7 @@ def _guard_context(
     if retrieval is not None:
         evidence += [f"{p.title}\n{p.text}" for p in retrieval.passages]
     own = tuple(x for x in ((user.phone if user else None), (user.email if user else None)) if x)
-    return GuardContext(
-        evidence="\n".join(evidence), customer_text=customer_text, own_data=own, forbidden=forbidden
-    )
+    return GuardContext(evidence="\n".join(evidence), customer_text=customer_text, own_data=own, forbidden=forbidden)
 
 
 def _fallback(
@@ -180,6 +178,23 @@ def _clarified_before(rt: Runtime, conversation_id: str) -> bool:
             .limit(1)
         )
     return last == Action.CLARIFY.value
+
+
+def _generate(
+    rt: Runtime, request: GenerationRequest, passage_ids: tuple[str, ...], text: str
+) -> tuple[Generation, Proposal]:
+    """One model call for a structured reply; an unparseable one is retried once (the caller falls back)."""
+    generation = rt.model_calls.generate(rt.model, request)
+    proposal = parse_structured(generation.text, passage_ids, text)
+    if not proposal.ok:
+        retry = rt.model_calls.generate(
+            rt.model,
+            request.model_copy(update={"seed": request.seed + 1, "temperature": max(request.temperature, 0.3)}),
+        )
+        again = parse_structured(retry.text, passage_ids, text)
+        generation = retry.model_copy(update={"latency_ms": generation.latency_ms + retry.latency_ms, "retried": True})
+        proposal = again
+    return generation, proposal
 
 
 def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
@@ -273,7 +288,8 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         )
         clock.lap("retrieve")
         messages = pipeline_messages(
-            brand=rt.cfg.brand_zh if lang is Lang.ZH else rt.cfg.brand_en,
+            brand_en=rt.cfg.brand_en,
+            brand_zh=rt.cfg.brand_zh,
             lang=lang,
             passages=retrieval.passages,
             state_facts=signal.facts,
@@ -291,11 +307,11 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
             seed=gen_cfg.seed,
             assistant_prefix=REPLY_PREFIX,
             timeout_s=gen_cfg.timeout_s,
+            json_schema=reply_schema(len(retrieval.passages)),
         )
         clock.lap("prompt")
         try:
-            generation = rt.model_calls.generate(rt.model, request)
-            proposal = parse_reply_first(generation.text, REPLY_PREFIX, text)
+            generation, proposal = _generate(rt, request, retrieval.passage_ids, text)
         except KeelError as exc:
             model_error = exc.message
         except Exception as exc:  # a backend bug must not reach the customer
@@ -466,6 +482,8 @@ def _trace(
             "prompt_tokens": generation.prompt_tokens if generation else None,
             "completion_tokens": generation.completion_tokens if generation else None,
             "raw": (generation.text[:1500] if generation else None),
+            "cached_tokens": generation.cached_tokens if generation else None,
+            "retried": generation.retried if generation else None,
             "error": model_error or None,
         },
         "proposal": proposal,

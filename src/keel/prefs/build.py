@@ -16,7 +16,7 @@ from keel.domain import Action, ChatMessage, Frozen, Lang
 from keel.errors import InvalidInput
 from keel.online.kb.store import resolve_version
 from keel.online.model.base import GenerationRequest, ModelBackend
-from keel.online.model.parse import parse_reply_first
+from keel.online.model.parse import parse_structured, reply_schema
 from keel.online.prompt import pipeline_messages
 from keel.online.runtime import Runtime
 from keel.prefs.judge import Expectation, Scored, expect, score
@@ -174,7 +174,8 @@ def build_prefs(
                 continue
             e = expect(rt, p, version, day)
             messages = pipeline_messages(
-                brand=cfg.brand_zh if p.lang is Lang.ZH else cfg.brand_en,
+                brand_en=cfg.brand_en,
+                brand_zh=cfg.brand_zh,
                 lang=p.lang,
                 passages=e.passages,
                 state_facts="",
@@ -194,13 +195,14 @@ def build_prefs(
                         top_p=0.95,
                         seed=s,
                         timeout_s=max(cfg.generation.timeout_s, 900.0),
+                        json_schema=reply_schema(len(e.passages)),
                     )
                 )
                 raw = gen.text.strip()
                 if raw in seen:
                     continue
                 seen.add(raw)
-                parsed = parse_reply_first(raw, "", p.message)
+                parsed = parse_structured(raw, tuple(x.doc_id for x in e.passages), p.message)
                 scored.append(score(parsed.reply if parsed.ok else "", "model", p, e, raw=raw))
             if p.historical not in seen:
                 seen.add(p.historical)

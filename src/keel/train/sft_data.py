@@ -63,7 +63,8 @@ def build_sft_data(
                 vec = rt.embedder.query([p.message])[0]
                 found = retrieve(index, p.message, vec, lang=p.lang, region=p.region, today=day, cfg=rt.cfg.retrieval)
                 messages = pipeline_messages(
-                    brand=cfg.brand_zh if p.lang is Lang.ZH else cfg.brand_en,
+                    brand_en=cfg.brand_en,
+                brand_zh=cfg.brand_zh,
                     lang=p.lang,
                     passages=found.passages,
                     state_facts="",
@@ -81,7 +82,14 @@ def build_sft_data(
                             "completion": [
                                 {
                                     "role": "assistant",
-                                    "content": f"{p.historical}\nACTION: {_action(p.historical, p.message, p.lang)}",
+                                    "content": json.dumps(
+                                        {
+                                            "cites": [],
+                                            "reply": p.historical,
+                                            "action": _action(p.historical, p.message, p.lang),
+                                        },
+                                        ensure_ascii=False,
+                                    ),
                                 }
                             ],
                         },

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import Field
 
@@ -18,6 +18,9 @@ class GenerationRequest(Frozen):
     assistant_prefix: str = Field("", description="text the assistant turn is forced to start with")
     choices: tuple[str, ...] = Field((), description="words whose probability as the first generated word is reported")
     timeout_s: float = 120.0
+    json_schema: dict[str, Any] | None = Field(
+        None, description="the reply must be one JSON object of this schema (constrained where the backend can)"
+    )
 
 
 class Generation(Frozen):
@@ -25,6 +28,8 @@ class Generation(Frozen):
     choice_probs: dict[str, float] | None = None  # normalised over `choices`, when the backend can tell
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the backend reused from its previous call (prefix cache)
+    retried: bool = False  # the first output was malformed and the call was made again
     latency_ms: float = 0.0
     model: str = ""
 

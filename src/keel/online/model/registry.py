@@ -9,9 +9,18 @@ from pathlib import Path
 from keel.config import KeelConfig
 from keel.errors import ConfigError, ModelUnavailable, NotFound
 from keel.online.model.base import ModelBackend
+from keel.online.model.llamacpp import LlamaCppBackend
 from keel.online.model.local import LocalBackend
 from keel.online.model.openai_compat import OpenAIBackend
-from keel.online.model.packaged import PACKAGED_NAME, is_prepared, packaged_dir
+from keel.online.model.packaged import (
+    DEFAULT_PACKAGED,
+    PACKAGED,
+    PACKAGED_NAME,
+    PackagedKey,
+    gguf_path,
+    is_prepared,
+    packaged_dir,
+)
 from keel.online.model.scripted import ScriptedModel
 
 CHECKPOINT_MANIFEST = "keel-checkpoint.json"
@@ -22,15 +31,28 @@ def checkpoints_dir(cfg: KeelConfig) -> Path:
 
 
 def _packaged(cfg: KeelConfig) -> Path:
+    """The HF folder of the training base (transformers backend)."""
     path = packaged_dir(cfg.model_cache)
     if not is_prepared(path):
         raise ModelUnavailable(
-            f"the local model is not prepared yet ({path} missing): run `keel model prepare` (about a minute, once)"
+            f"the transformers model is not prepared yet ({path} missing): run `keel model prepare --hf` (once)"
         )
     return path
 
 
-def _checkpoint(cfg: KeelConfig, name: str) -> LocalBackend:
+def _packaged_gguf(cfg: KeelConfig, key: PackagedKey) -> LlamaCppBackend:
+    path = gguf_path(cfg.model_cache, key)
+    if not path.exists():
+        raise ModelUnavailable(
+            f"the packaged model {key} is not prepared yet ({path} missing): run `keel model prepare --model {key}`"
+        )
+    model = PACKAGED[key]
+    return LlamaCppBackend(
+        path, name=f"local:{model.name}", threads=cfg.generation.threads or 1, fingerprint=model.sha256
+    )
+
+
+def _checkpoint(cfg: KeelConfig, name: str) -> ModelBackend:
     folder = checkpoints_dir(cfg) / name
     manifest = folder / CHECKPOINT_MANIFEST
     if not manifest.exists():
@@ -40,17 +62,31 @@ def _checkpoint(cfg: KeelConfig, name: str) -> LocalBackend:
         raise ModelUnavailable(f"checkpoint {name!r} is not finished (status {data.get('status')!r})")
     base_dir = Path(data.get("base_model_dir") or _packaged(cfg))
     if not (base_dir / "config.json").exists():
-        raise ModelUnavailable(f"checkpoint {name!r}: its base model {base_dir} is missing (`keel model prepare`)")
+        raise ModelUnavailable(f"checkpoint {name!r}: its base model {base_dir} is missing (`keel model prepare --hf`)")
     adapters = (*(Path(p) for p in data.get("parent_adapters", [])), folder / data.get("adapter_dir", "adapter"))
-    return LocalBackend(base_dir, name=f"ckpt:{name}", adapter_dirs=adapters, threads=cfg.generation.threads)
+    if cfg.generation.engine == "transformers":
+        return LocalBackend(base_dir, name=f"ckpt:{name}", adapter_dirs=adapters, threads=cfg.generation.threads)
+    from keel.online.model.gguf_convert import checkpoint_gguf
+
+    base_gguf, lora = checkpoint_gguf(cfg, folder, base_dir, adapters)
+    return LlamaCppBackend(base_gguf, name=f"ckpt:{name}", lora=lora, threads=cfg.generation.threads or 1)
 
 
 def build_backend(cfg: KeelConfig, spec: str | None = None) -> ModelBackend:
     spec = spec or cfg.model
     kind, _, arg = spec.partition(":")
     if kind == "local":
+        if not arg:
+            return _packaged_gguf(cfg, DEFAULT_PACKAGED)
+        if arg in {k.value for k in PackagedKey}:
+            return _packaged_gguf(cfg, PackagedKey(arg))
+        path = Path(arg)
+        if path.suffix == ".gguf":
+            return LlamaCppBackend(path, threads=cfg.generation.threads or 1)
+        return LocalBackend(path, name=f"local:{path.name}", threads=cfg.generation.threads)
+    if kind == "hf":
         path = Path(arg) if arg else _packaged(cfg)
-        name = f"local:{PACKAGED_NAME}" if not arg else f"local:{path.name}"
+        name = f"hf:{PACKAGED_NAME}" if not arg else f"hf:{path.name}"
         return LocalBackend(path, name=name, threads=cfg.generation.threads)
     if kind == "ckpt":
         if not arg:
@@ -63,4 +99,7 @@ def build_backend(cfg: KeelConfig, spec: str | None = None) -> ModelBackend:
         return OpenAIBackend(url, model or "default", api_key=os.environ.get("KEEL_OPENAI_API_KEY"))
     if kind == "scripted":
         return ScriptedModel.from_file(Path(arg)) if arg else ScriptedModel()
-    raise ConfigError(f"unknown model spec {spec!r}: use local, local:DIR, ckpt:NAME, openai:URL#MODEL or scripted")
+    raise ConfigError(
+        f"unknown model spec {spec!r}: use local, local:1.5b, local:0.5b, local:FILE.gguf, local:DIR, hf[:DIR], "
+        "ckpt:NAME, openai:URL#MODEL or scripted"
+    )

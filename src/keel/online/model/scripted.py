@@ -32,6 +32,13 @@ class ScriptEntry:
     confidence: float | None = None
 
 
+def _output(request: GenerationRequest, reply: str, action: str, cites: list[str]) -> str:
+    """A JSON object when the request asks for one (the pipeline does), else REPLY/ACTION lines."""
+    if request.json_schema is not None:
+        return json.dumps({"cites": cites, "reply": reply, "action": action}, ensure_ascii=False)
+    return f"REPLY: {reply}\nACTION: {action}"
+
+
 class ScriptedModel:
     def __init__(
         self,
@@ -60,10 +67,10 @@ class ScriptedModel:
         m = _PASSAGE.search(system)
         if m:
             first = re.split(r"(?<=[。.!?！？])\s*", m.group(1).strip())[0]
-            return f"REPLY: {first}\nACTION: answer"
-        zh = any("\u4e00" <= ch <= "\u9fff" for ch in system[:200])
+            return _output(request, first, "answer", ["P1"])
+        zh = "简体中文" in system or any("\u4e00" <= ch <= "\u9fff" for ch in system[:40])
         text = "请问您能再具体说明一下吗？" if zh else "Could you tell me a bit more about what you need?"
-        return f"REPLY: {text}\nACTION: clarify"
+        return _output(request, text, "clarify", [])
 
     def generate(self, request: GenerationRequest) -> Generation:
         started = time.perf_counter()
