@@ -148,7 +148,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=8, help="pipeline prompts per llama.cpp row")
     ap.add_argument("--hf-prompts", type=int, default=3, help="prompts per transformers row (slow)")
-    ap.add_argument("--skip-hf-1.5b", action="store_true", help="skip transformers on the 1.5B (de-quantised, slow)")
+    ap.add_argument("--skip-hf-1.5b", dest="skip_hf_15", action="store_true", help="skip transformers on the 1.5B (de-quantised, slow)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "generation.json")
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -160,7 +160,7 @@ def main() -> int:
         gguf = packaged_gguf(cache, key, log=console.print)
         console.print(f"[bold]llama.cpp[/] {PACKAGED[key].name}")
         rows[f"llama.cpp {key}"] = bench_llamacpp(gguf, prompts[: args.prompts])
-        if key is PackagedKey.QWEN_1_5B and args.skip_hf_1_5b:
+        if key is PackagedKey.QWEN_1_5B and args.skip_hf_15:
             continue
         console.print(f"[bold]transformers[/] {PACKAGED[key].name}")
         hf_dir = ensure_packaged_model(cache, log=console.print) if key is PackagedKey.QWEN_0_5B else None

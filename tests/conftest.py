@@ -21,6 +21,7 @@ from keel.db.engine import Database
 from keel.db.pgserver import PostgresServer, find_pg_bin
 from keel.online.kb import store
 from keel.online.model.scripted import ScriptedModel, ScriptEntry
+from keel.online.router.store import TrainedRouter
 from keel.online.runtime import Runtime, open_runtime
 
 TODAY = date(2026, 11, 24)
@@ -30,6 +31,16 @@ TODAY = date(2026, 11, 24)
 def embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Passage embeddings are shared by every test of the session (the demo KB is embedded once)."""
     return tmp_path_factory.mktemp("embeddings")
+
+
+@pytest.fixture(scope="session")
+def trained_router(embedding_cache: Path) -> TrainedRouter:
+    """The demo router, trained once per session (its example vectors live in the session's cache)."""
+    from keel.embed import EmbeddingCache, default_embedder
+    from keel.online.router.store import train_router
+
+    cfg = load_config(env={}, home=embedding_cache / "router-home", model="scripted", embedding_cache_dir=embedding_cache)
+    return train_router(cfg, EmbeddingCache(embedding_cache / "embeddings.sqlite", default_embedder()), save=False)
 
 
 BACKENDS = ("sqlite", pytest.param("postgres", marks=pytest.mark.postgres))
@@ -80,10 +91,10 @@ def publish_demo(db: Database) -> None:
 
 
 @pytest.fixture
-def make_runtime(cfg: KeelConfig) -> Callable[..., Runtime]:
+def make_runtime(cfg: KeelConfig, trained_router: TrainedRouter) -> Callable[..., Runtime]:
     def make(entries: Sequence[ScriptEntry] = (), model: object | None = None, **overrides: object) -> Runtime:
         c = cfg.with_overrides(**overrides) if overrides else cfg
-        rt = open_runtime(c, model=model or ScriptedModel(entries))  # type: ignore[arg-type]
+        rt = open_runtime(c, model=model or ScriptedModel(entries), router=trained_router)  # type: ignore[arg-type]
         if store.current_version(rt.db) is None:
             publish_demo(rt.db)
         return rt

@@ -77,6 +77,32 @@ class GenerationConfig(_Section):
     )
 
 
+class RouterConfig(_Section):
+    banks: tuple[Path, ...] = Field(
+        (),
+        description="example banks the router learns from, after Keel's generic bank; default: the demo shop's "
+        "(<home>/router/learned.jsonl, what the offline loop added, always comes last)",
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"unsafe": 0.5, "override": 0.5, "person": 0.45, "complaint": 0.45},
+        description="probability from which a message counts as unsafe / override / person / complaint "
+        "(checked in that order, before the most probable class)",
+    )
+    stop_thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"unsafe": 0.75, "override": 0.7},
+        description="probability from which an unsafe / override message is refused outright; between its "
+        "threshold and this it takes the careful path: grounded answers only, no other person's data, no "
+        "internal information",
+    )
+    clause_threshold: float = Field(
+        0.7, ge=0.0, le=1.0, description="the same for one sentence of a longer message (stricter: less context)"
+    )
+    min_confidence: float = Field(
+        0.45, ge=0.0, le=1.0, description="a top probability below this is a gray route (never a guess)"
+    )
+    enabled: bool = Field(True, description="False: rules, state and grounding only (for comparisons)")
+
+
 class LimitsConfig(_Section):
     max_message_chars: int = Field(20_000, ge=1, description="longer customer messages are rejected")
     max_history_turns: int = Field(12, ge=0, description="earlier messages given to the model")
@@ -112,6 +138,7 @@ class KeelConfig(_Section):
     retrieval: RetrievalConfig = RetrievalConfig()
     decision: DecisionConfig = DecisionConfig()
     generation: GenerationConfig = GenerationConfig()
+    router: RouterConfig = RouterConfig()
     limits: LimitsConfig = LimitsConfig()
 
     @field_validator("home", "rules_path")
@@ -130,6 +157,17 @@ class KeelConfig(_Section):
     @property
     def index_dir(self) -> Path:
         return self.embedding_cache_dir or self.home / "index"
+
+    @property
+    def router_dir(self) -> Path:
+        return self.home / "router"
+
+    @property
+    def router_banks(self) -> tuple[Path, ...]:
+        from keel.online.router.banks import generic_banks
+
+        own = self.router.banks or (DEMO_DIR / "router_bank.jsonl",)
+        return (*generic_banks(), *own, self.router_dir / "learned.jsonl")
 
     @property
     def runs_dir(self) -> Path:

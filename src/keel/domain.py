@@ -68,6 +68,8 @@ class Reason(StrEnum):
     MODEL_FAILED = "model_failed"  # the backend failed or timed out
     GUARD = "guard"  # the output guard blocked the reply
     SMALL_TALK = "small_talk"  # greeting / thanks
+    ROUTER = "router"  # the behaviour router read what the message needs (unsafe, override, person, complaint)
+    OUT_OF_SCOPE = "out_of_scope"  # the message is outside the business
 
 
 class ChatMessage(Frozen):

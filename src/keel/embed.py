@@ -75,6 +75,10 @@ class EmbeddingCache:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
 
+    @property
+    def embedder_name(self) -> str:
+        return self._embedder.name
+
     def _key(self, text: str, kind: str) -> str:
         # passages keep the original key form, so caches written before queries were stored stay valid
         tag = f"{self._embedder.name}\0{text}" if kind == "passage" else f"{self._embedder.name}\0{kind}\0{text}"

@@ -15,6 +15,7 @@ from keel.cli import handoff as handoff_cmd
 from keel.cli import kb as kb_cmd
 from keel.cli import keys as keys_cmd
 from keel.cli import prefs as prefs_cmd
+from keel.cli import router as router_cmd
 from keel.cli import train as train_cmd
 from keel.cli.common import STATE, config, console, friendly, read_text_arg
 from keel.errors import ConfigError, InvalidInput
@@ -31,6 +32,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(train_cmd.app, name="train")
 app.add_typer(prefs_cmd.app, name="prefs")
+app.add_typer(router_cmd.app, name="router")
 app.add_typer(train_cmd.models_app, name="models")
 app.add_typer(agents_cmd.app, name="agents")
 app.add_typer(keys_cmd.app, name="keys")

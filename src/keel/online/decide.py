@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keel.config import DecisionConfig, RetrievalConfig
+from keel.config import DecisionConfig, RetrievalConfig, RouterConfig
 from keel.domain import Action, Decision, Modifier, Reason
 from keel.online.emotion import Emotion
 from keel.online.kb.retrieve import Retrieval
 from keel.online.model.parse import Proposal
+from keel.online.router.banks import Need
+from keel.online.router.route import Route
 from keel.online.rules.schema import RuleVerdict
 from keel.online.state.policy import StateSignal
 
@@ -23,6 +25,7 @@ class DecisionInput:
     model_error: str = ""
     small_talk: bool = False
     clarified_before: bool = False  # the previous bot turn already asked for details
+    route: Route | None = None  # what the behaviour router read (None: routing disabled)
 
 
 def grounded(inp: DecisionInput, cfg: RetrievalConfig) -> bool:
@@ -41,32 +44,70 @@ def _support_scale(support: float, cfg: RetrievalConfig) -> float:
     return max(0.0, min(1.0, (support - low) / (high - low)))
 
 
-def pre_decide(inp: DecisionInput) -> Decision | None:
-    """Decisions that need no model: a forcing red-line rule, then a forcing state policy."""
+def _routed(route: Route, modifiers: tuple[Modifier, ...], stop: bool, cfg: RouterConfig) -> Decision | None:
+    """What a confident route decides without the model; *stop*: the classes that outrank the state."""
+    detail = f"router: {route.need.value} p={route.p:.2f} ({route.by})"
+    if stop:
+        if not route.stops(cfg):
+            return None
+        if route.need is Need.UNSAFE:
+            # a distressed customer (self-harm talk the rules missed) goes to a person, the rest is refused
+            action = Action.HANDOFF if Modifier.SOOTHE in modifiers else Action.REFUSE
+            return Decision(action=action, modifiers=modifiers, reason=Reason.ROUTER, detail=detail, confidence=route.p)
+        if route.need is Need.OVERRIDE:
+            return Decision(
+                action=Action.REFUSE, modifiers=modifiers, reason=Reason.ROUTER, detail=detail, confidence=route.p
+            )
+        if route.need is Need.PERSON:
+            return Decision(
+                action=Action.HANDOFF, modifiers=modifiers, reason=Reason.ROUTER, detail=detail, confidence=route.p
+            )
+        return None
+    if route.gray:
+        return None
+    if route.need is Need.OUT_OF_SCOPE:
+        return Decision(
+            action=Action.REFUSE, modifiers=modifiers, reason=Reason.OUT_OF_SCOPE, detail=detail, confidence=route.p
+        )
+    if route.need is Need.CHITCHAT:
+        return Decision(
+            action=Action.ANSWER, modifiers=modifiers, reason=Reason.SMALL_TALK, detail=detail, confidence=route.p
+        )
+    return None
+
+
+def pre_decide(inp: DecisionInput, cfg: RouterConfig) -> Decision | None:
+    """Decisions that need no model, by priority: a forcing red-line rule, a route that stops the normal
+    path (unsafe, override, person), a forcing state policy, then out of scope and small talk."""
     modifiers = _modifiers(inp, forced=True)
     if inp.rules.action is not None:
         top = inp.rules.hits[0] if inp.rules.hits else None
         detail = f"rule {inp.rules.action_rule}" + (f" matched {top.evidence!r}" if top else "")
         return Decision(action=inp.rules.action, modifiers=modifiers, reason=Reason.RULE, detail=detail, confidence=1.0)
+    if inp.route is not None and (routed := _routed(inp.route, modifiers, stop=True, cfg=cfg)):
+        return routed
     if inp.state.action is not None:
         return Decision(
             action=inp.state.action, modifiers=modifiers, reason=Reason.STATE, detail=inp.state.reason, confidence=1.0
         )
+    if inp.route is not None:
+        return _routed(inp.route, modifiers, stop=False, cfg=cfg)
     return None
 
 
 def _modifiers(inp: DecisionInput, forced: bool) -> tuple[Modifier, ...]:
     mods: list[Modifier] = []
-    if inp.rules.soothe or inp.emotion.needs_soothing:
+    if inp.rules.soothe or inp.emotion.needs_soothing or (inp.route is not None and inp.route.complaint):
         mods.append(Modifier.SOOTHE)
-    if (inp.rules.forbid or inp.rules.forbid_topics) and not forced:
+    careful = inp.route is not None and inp.route.need in (Need.UNSAFE, Need.OVERRIDE)
+    if (inp.rules.forbid or inp.rules.forbid_topics or careful) and not forced:
         mods.append(Modifier.PARTIAL)
     return tuple(mods)
 
 
-def decide(inp: DecisionInput, rcfg: RetrievalConfig, dcfg: DecisionConfig) -> Decision:
+def decide(inp: DecisionInput, rcfg: RetrievalConfig, dcfg: DecisionConfig, router: RouterConfig) -> Decision:
     """Final action for the turn; ``pre_decide`` first, then the model within the rules."""
-    forced = pre_decide(inp)
+    forced = pre_decide(inp, router)
     if forced is not None:
         return forced
     mods = _modifiers(inp, forced=False)
@@ -109,7 +150,13 @@ def decide(inp: DecisionInput, rcfg: RetrievalConfig, dcfg: DecisionConfig) -> D
         )
     if not is_grounded:
         support = inp.retrieval.support if inp.retrieval else 0.0
-        action = Action.HANDOFF if inp.clarified_before else Action.CLARIFY
+        complaint = inp.route is not None and inp.route.need is Need.COMPLAINT
+        careful = inp.route is not None and inp.route.need in (Need.UNSAFE, Need.OVERRIDE)
+        # a complaint with no next step in the KB goes to a person; a question is asked about first;
+        # a message that looked unsafe and that the KB does not speak to is declined
+        action = Action.HANDOFF if inp.clarified_before or complaint else Action.CLARIFY
+        if careful:
+            action = Action.REFUSE
         return Decision(
             action=action,
             modifiers=mods,

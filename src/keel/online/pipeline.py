@@ -26,8 +26,10 @@ from keel.online.kb.store import resolve_version
 from keel.online.model.base import Generation, GenerationRequest
 from keel.online.model.parse import Proposal, parse_structured, reply_schema
 from keel.online.prompt import REPLY_PREFIX, pipeline_messages
+from keel.online.router.banks import Need
+from keel.online.router.route import Route, route
 from keel.online.rules import RuleHit, evaluate_rules
-from keel.online.rules.schema import RuleVerdict
+from keel.online.rules.schema import Constraint, RuleVerdict, TemplateName
 from keel.online.runtime import Runtime
 from keel.online.state.model import UserState
 from keel.online.state.policy import StateSignal, assess_state
@@ -117,6 +119,10 @@ def _compose(
 ) -> str:
     if decision.reason is Reason.RULE:
         return verdict.reply.get(lang) or next(iter(verdict.reply.values()))
+    if decision.reason is Reason.OUT_OF_SCOPE:
+        return _template(rt, TemplateName.OUT_OF_SCOPE, lang)
+    if decision.reason is Reason.SMALL_TALK and proposal is None:
+        return _template(rt, TemplateName.SMALL_TALK, lang)
     if decision.action is Action.HANDOFF:
         name = "model_failed" if decision.reason is Reason.MODEL_FAILED else "handoff"
         return _template(rt, name, lang)
@@ -178,6 +184,14 @@ def _clarified_before(rt: Runtime, conversation_id: str) -> bool:
             .limit(1)
         )
     return last == Action.CLARIFY.value
+
+
+def _constraints(verdict: RuleVerdict, routed: Route | None) -> tuple[Constraint, ...]:
+    """The rules' constraints, plus the careful path's when the router read the message as risky."""
+    extra: tuple[Constraint, ...] = ()
+    if routed is not None and routed.need in (Need.UNSAFE, Need.OVERRIDE):
+        extra = (Constraint.OTHER_PERSON_DATA, Constraint.INTERNAL_INFO)
+    return tuple(dict.fromkeys((*verdict.forbid, *extra)))
 
 
 def _generate(
@@ -259,22 +273,29 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         )
 
     norm = normalize(text)
-    need_vec = rt.rules.uses_embeddings
+    need_vec = rt.rules.uses_embeddings or rt.router is not None
     qvec = rt.embedder.query([text])[0] if need_vec else None
     clock.lap("embed")
     verdict = evaluate_rules(rt.rules, text, qvec)
     clock.lap("rules")
-    signal = assess_state(user, norm, lang, rt.rules, rt.cfg.decision, rt.today())
+    routed = (
+        route(rt.router.head, text, qvec, rt.cfg.router, rt.embedder.query)
+        if rt.router is not None and qvec is not None
+        else None
+    )
+    clock.lap("route")
+    account = routed is not None and routed.need is Need.ACCOUNT
+    signal = assess_state(user, norm, lang, rt.rules, rt.cfg.decision, rt.today(), account_hint=account)
     clock.lap("state")
     emotion = assess_emotion(text, lang)
     clock.lap("emotion")
 
-    inp = DecisionInput(rules=verdict, state=signal, emotion=emotion)
+    inp = DecisionInput(rules=verdict, state=signal, emotion=emotion, route=routed)
     retrieval: Retrieval | None = None
     proposal: Proposal | None = None
     generation: Generation | None = None
     model_error = ""
-    forced = pre_decide(inp)
+    forced = pre_decide(inp, rt.cfg.router)
     if forced is not None:
         decision = forced
     else:
@@ -293,7 +314,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
             lang=lang,
             passages=retrieval.passages,
             state_facts=signal.facts,
-            constraints=verdict.forbid,
+            constraints=_constraints(verdict, routed),
             soothe=emotion.needs_soothing or verdict.soothe,
             history=prior,
             message=text,
@@ -326,8 +347,9 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
             model_error=model_error,
             small_talk=_is_small_talk(rt, norm),
             clarified_before=_clarified_before(rt, req.conversation_id),
+            route=routed,
         )
-        decision = decide(inp, rt.cfg.retrieval, rt.cfg.decision)
+        decision = decide(inp, rt.cfg.retrieval, rt.cfg.decision, rt.cfg.router)
         clock.lap("decide")
 
     reply = _with_soothing(rt, _compose(rt, decision, verdict, proposal, retrieval, lang), decision, lang)
@@ -374,6 +396,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
                 text,
                 lang,
                 verdict,
+                routed,
                 signal,
                 emotion,
                 retrieval,
@@ -434,6 +457,7 @@ def _trace(
     text: str,
     lang: Lang,
     verdict: RuleVerdict,
+    routed: Route | None,
     signal: StateSignal,
     emotion: Emotion,
     retrieval: Retrieval | None,
@@ -466,6 +490,7 @@ def _trace(
             "reason": signal.reason,
             "state_query": signal.state_query,
         },
+        "route": routed,
         "emotion": emotion,
         "retrieval": None
         if retrieval is None

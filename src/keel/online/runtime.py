@@ -12,6 +12,7 @@ from keel.online.kb.index import IndexRegistry
 from keel.online.model.base import ModelBackend
 from keel.online.model.deadline import ModelCaller
 from keel.online.model.registry import build_backend
+from keel.online.router.store import TrainedRouter, load_router
 from keel.online.rules.schema import RuleSet, load_rules
 from keel.online.state.providers import StateProvider, build_state_provider
 
@@ -25,6 +26,7 @@ class Runtime:
     indexes: IndexRegistry
     embedder: Embedder
     model: ModelBackend
+    router: TrainedRouter | None = None  # None: routing disabled (rules, state and grounding only)
     tenant: str = "default"  # a request's view of the runtime carries its API key's tenant
     model_calls: ModelCaller = field(default_factory=ModelCaller)  # every model call, under a deadline
     extra: dict[str, object] = field(default_factory=dict)
@@ -40,6 +42,7 @@ def open_runtime(
     state: StateProvider | None = None,
     embedder: Embedder | None = None,
     db: Database | None = None,
+    router: TrainedRouter | None = None,
 ) -> Runtime:
     """Open the database, load rules (with example embeddings), state provider and model backend."""
     embedder = embedder or default_embedder()
@@ -53,6 +56,7 @@ def open_runtime(
         indexes=IndexRegistry(db, cache),
         embedder=embedder,
         model=model or build_backend(cfg),
+        router=router or (load_router(cfg, cache) if cfg.router.enabled else None),
     )
     warm_up(rt)
     return rt

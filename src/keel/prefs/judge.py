@@ -65,7 +65,7 @@ def _engine_expect(rt: Runtime, p: PrefPrompt, kb_version: int, today: date) -> 
     found = retrieve(index, p.message, vec, lang=p.lang, region=p.region, today=today, cfg=rt.cfg.retrieval)
     inp = DecisionInput(rules=verdict, state=signal, emotion=emotion, retrieval=found)
     soothe = verdict.soothe or emotion.needs_soothing
-    forced = pre_decide(inp)
+    forced = pre_decide(inp, rt.cfg.router)
     if forced is not None:
         reply = verdict.reply.get(p.lang) if forced.reason.value == "rule" else None
         return Expectation(

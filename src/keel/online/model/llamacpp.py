@@ -109,7 +109,7 @@ class LlamaCppBackend:
             {"role": "assistant" if m.role.value == "agent" else m.role.value, "content": m.content}
             for m in request.messages
         ]
-        return formatter(messages=messages).prompt + request.assistant_prefix
+        return str(formatter(messages=messages).prompt) + request.assistant_prefix  # type: ignore[arg-type]
 
     def generate(self, request: GenerationRequest) -> Generation:
         with self._lock:

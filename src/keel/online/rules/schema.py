@@ -184,7 +184,21 @@ class RuleVerdict(Frozen):
         return tuple(h.rule_id for h in self.hits)
 
 
-REQUIRED_TEMPLATES = ("soothe", "clarify", "handoff", "refuse", "human_holds", "model_failed", "extractive")
+class TemplateName(StrEnum):
+    """The fixed wordings a business writes (rules file ``templates:``), each in every language."""
+
+    SOOTHE = "soothe"
+    CLARIFY = "clarify"
+    HANDOFF = "handoff"
+    REFUSE = "refuse"
+    HUMAN_HOLDS = "human_holds"
+    MODEL_FAILED = "model_failed"
+    EXTRACTIVE = "extractive"
+    OUT_OF_SCOPE = "out_of_scope"  # what the assistant can help with, for a message outside the business
+    SMALL_TALK = "small_talk"  # a friendly reply to a greeting or thanks
+
+
+REQUIRED_TEMPLATES = tuple(t.value for t in TemplateName)
 
 
 def load_rules(path: Path, embedder: Embedder | None) -> RuleSet:

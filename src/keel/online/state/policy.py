@@ -136,9 +136,13 @@ def assess_state(
     ruleset: RuleSet,
     cfg: DecisionConfig,
     today: date,
+    account_hint: bool = False,
 ) -> StateSignal:
-    """State-driven handoffs (many complaints, high risk on money topics) and facts for the prompt."""
-    state_query = ruleset.topic_hit("state_query", normalized_text) is not None
+    """State-driven handoffs (many complaints, high risk on money topics) and facts for the prompt.
+
+    *account_hint*: the router read the message as a question about the customer's own account.
+    """
+    state_query = account_hint or ruleset.topic_hit("state_query", normalized_text) is not None
     foreign = _foreign_order(user, normalized_text, ruleset)
     if foreign:
         return StateSignal(

@@ -1,0 +1,1 @@
+"""The behaviour router: what a customer message needs, learned from example banks."""

@@ -1,0 +1,161 @@
+"""Train, save and load the router: ``<home>/router/head.pkl`` beside a manifest of its inputs.
+
+A runtime loads the saved head when its manifest's bank hash matches the banks in force, and
+trains one otherwise (seconds; the example vectors are remembered in the embedding cache, so only
+new examples are embedded). ``keel router train`` does the same on purpose and prints the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from keel import __version__
+from keel.config import KeelConfig
+from keel.domain import Frozen
+from keel.embed import EmbeddingCache
+from keel.online.router.banks import Example, Need, bank_hash, read_banks
+from keel.online.router.head import RouterHead, cross_validate, fit_head
+
+HEAD_FILE = "head.pkl"
+MANIFEST_FILE = "manifest.json"
+
+
+class BankInput(Frozen):
+    path: str
+    examples: int
+
+
+class RouterManifest(Frozen):
+    kind: str = "router"
+    keel_version: str
+    created: str
+    bank_hash: str
+    banks: tuple[BankInput, ...]
+    examples: int
+    by_need: dict[str, int]
+    embedder: str
+    seed: int
+    train_s: float
+    cv_accuracy: float | None = None  # out-of-fold accuracy on the training banks (a dev estimate)
+    cv_by_need: dict[str, float] | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.bank_hash[:16]
+
+
+class TrainedRouter(Frozen):
+    model_config = Frozen.model_config | {"arbitrary_types_allowed": True}
+
+    head: RouterHead
+    manifest: RouterManifest
+
+
+def _examples(cfg: KeelConfig) -> tuple[list[Example], list[BankInput]]:
+    inputs: list[BankInput] = []
+    examples: list[Example] = []
+    for path in cfg.router_banks:
+        got = read_banks([path])
+        examples_before = {e.text.casefold() for e in examples}
+        new = [e for e in got if e.text.casefold() not in examples_before]
+        examples += new
+        if path.exists():
+            inputs.append(BankInput(path=str(path), examples=len(new)))
+    return examples, inputs
+
+
+def train_router(
+    cfg: KeelConfig,
+    cache: EmbeddingCache,
+    *,
+    seed: int = 0,
+    cv: bool = False,
+    save: bool = True,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> TrainedRouter:
+    examples, inputs = _examples(cfg)
+    texts = [e.text for e in examples]
+    labels = [e.need for e in examples]
+    started = time.perf_counter()
+    progress(f"embedding {len(texts)} examples (remembered in the embedding cache)")
+    vecs = cache.queries(texts)
+    progress("fitting the head")
+    head = fit_head(texts, labels, vecs, seed)
+    cv_acc = cv_by = None
+    if cv:
+        progress("5-fold cross-validation on the training banks")
+        pred = cross_validate(texts, labels, vecs, seed=seed)
+        cv_acc = round(sum(p == y for p, y in zip(pred, labels, strict=True)) / len(labels), 4)
+        cv_by = {
+            n.value: round(
+                sum(p == y for p, y in zip(pred, labels, strict=True) if y is n) / max(1, labels.count(n)), 4
+            )
+            for n in Need
+        }
+    manifest = RouterManifest(
+        keel_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        bank_hash=bank_hash(examples),
+        banks=tuple(inputs),
+        examples=len(examples),
+        by_need=dict(Counter(e.need.value for e in examples)),
+        embedder=cache.embedder_name,
+        seed=seed,
+        train_s=round(time.perf_counter() - started, 2),
+        cv_accuracy=cv_acc,
+        cv_by_need=cv_by,
+    )
+    trained = TrainedRouter(head=head, manifest=manifest)
+    if save:
+        save_router(cfg.router_dir, trained)
+    return trained
+
+
+def save_router(folder: Path, trained: TrainedRouter) -> None:
+    """Head and manifest, each written atomically (a crash leaves the previous router)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (
+        (HEAD_FILE, pickle.dumps(trained.head)),
+        (MANIFEST_FILE, trained.manifest.model_dump_json(indent=2).encode()),
+    ):
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, folder / name)
+
+
+def load_saved(folder: Path) -> TrainedRouter | None:
+    try:
+        manifest = RouterManifest.model_validate(json.loads((folder / MANIFEST_FILE).read_text()))
+        head = pickle.loads((folder / HEAD_FILE).read_bytes())  # our own file, written by save_router
+    except (OSError, ValueError, pickle.UnpicklingError, AttributeError, EOFError):
+        return None
+    return TrainedRouter(head=head, manifest=manifest)
+
+
+def load_router(
+    cfg: KeelConfig, cache: EmbeddingCache, progress: Callable[[str], None] = lambda _m: None
+) -> TrainedRouter:
+    """The saved router if it was trained on the banks in force, else a freshly trained one.
+
+    A trained head is also kept beside the embedding cache, keyed by its bank hash, so homes that
+    share a cache (workers, tests, a demo reset) do not train the same router twice.
+    """
+    examples, _ = _examples(cfg)
+    want = bank_hash(examples)
+    shared = cfg.index_dir / "routers" / want[:16]
+    for folder in (cfg.router_dir, shared):
+        saved = load_saved(folder)
+        if saved is not None and saved.manifest.bank_hash == want:
+            return saved
+    trained = train_router(cfg, cache, progress=progress)
+    save_router(shared, trained)
+    return trained
