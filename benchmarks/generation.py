@@ -66,10 +66,10 @@ def capture_prompts(n: int) -> list[GenerationRequest]:
     return [r.model_copy(update={"max_new_tokens": DECODE_TOKENS, "timeout_s": 900.0}) for r in model.calls]
 
 
-def bench_llamacpp(gguf: Path, prompts: list[GenerationRequest]) -> dict[str, Any]:
+def bench_llamacpp(gguf: Path, prompts: list[GenerationRequest], batch_threads: int = 1) -> dict[str, Any]:
     from keel.online.model.llamacpp import LlamaCppBackend
 
-    backend = LlamaCppBackend(gguf, threads=1)
+    backend = LlamaCppBackend(gguf, threads=1, batch_threads=batch_threads)
     llm = backend.load()
     # prefill and decode measured apart, on the first prompt, from an empty cache
     tokens = llm.tokenize(backend.render(prompts[0]).encode(), add_bos=False, special=True)
@@ -79,7 +79,7 @@ def bench_llamacpp(gguf: Path, prompts: list[GenerationRequest]) -> dict[str, An
     prefill_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     n = 0
-    for _tok in llm.generate(tokens, temp=0.0, reset=False):
+    for _tok in llm.generate(tokens, temp=0.0, reset=True):  # the prompt is in the cache: decode only
         n += 1
         if n >= DECODE_TOKENS:
             break
@@ -160,18 +160,19 @@ def main() -> int:
         gguf = packaged_gguf(cache, key, log=console.print)
         console.print(f"[bold]llama.cpp[/] {PACKAGED[key].name}")
         rows[f"llama.cpp {key}"] = bench_llamacpp(gguf, prompts[: args.prompts])
+        console.print(f"[bold]llama.cpp, prefill on 2 threads[/] {PACKAGED[key].name}")
+        rows[f"llama.cpp {key} (prefill 2 threads)"] = bench_llamacpp(gguf, prompts[: args.prompts], batch_threads=2)
         if key is PackagedKey.QWEN_1_5B and args.skip_hf_15:
             continue
         console.print(f"[bold]transformers[/] {PACKAGED[key].name}")
         hf_dir = ensure_packaged_model(cache, log=console.print) if key is PackagedKey.QWEN_0_5B else None
         rows[f"transformers {key}"] = bench_transformers(hf_dir, gguf_path(cache, key), prompts[: args.hf_prompts])
-    after = loadavg()
     ratios = {}
     for key in ("0.5b", "1.5b"):
         hf, lc = rows.get(f"transformers {key}"), rows.get(f"llama.cpp {key}")
         if hf and lc:
             ratios[f"decode speed-up {key}"] = round(lc["decode_tok_s"] / hf["decode_tok_s"], 2)
-    table = Table(title="generation, 1 thread")
+    table = Table(title="generation (decode on 1 thread)")
     for col in ("engine / model", "prefill tok/s", "decode tok/s", "first reply s", "reused reply p50 s"):
         table.add_column(col)
     for name, r in rows.items():
@@ -179,7 +180,7 @@ def main() -> int:
                       str(r["reused_reply_p50_s"]))
     console.print(table)
     console.print(ratios)
-    args.out.write_text(json.dumps({"machine": machine(), "load_before": before, "load_after": after,
+    args.out.write_text(json.dumps({"machine": machine(before),
                                     "decode_tokens": DECODE_TOKENS, "rows": rows, "ratios": ratios}, indent=2))
     console.print(f"written {args.out}")
     return 0

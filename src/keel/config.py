@@ -27,13 +27,43 @@ class _Section(BaseModel):
 
 
 class RetrievalConfig(_Section):
-    top_k: int = Field(4, ge=1, le=20, description="passages given to the model")
+    """Fusion weights and factors were chosen on the dev half of the suite's gold-labelled cases
+    (`keel eval retrieval --tune`) and are reported on the other half (README, "Retrieval")."""
+
+    top_k: int = Field(3, ge=1, le=20, description="passages given to the model")
+    excerpt_tokens: int = Field(
+        70,
+        ge=10,
+        description="about how many tokens of each passage the model reads: its best-matching paragraphs (twice "
+        "this for the first passage); the prompt after the static prefix is what each reply pays for",
+    )
     candidates: int = Field(20, ge=1, le=200, description="candidates per retriever before fusion")
-    rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant")
+    rrf_k: int = Field(5, ge=1, description="reciprocal-rank-fusion constant")
     dense_weight: float = Field(1.0, ge=0.0, description="weight of the embedding ranking in the fusion")
-    lexical_weight: float = Field(1.0, ge=0.0, description="weight of the BM25 ranking in the fusion")
+    lexical_weight: float = Field(0.5, ge=0.0, description="weight of the BM25 ranking in the fusion")
+    title_dense_weight: float = Field(
+        0.5, ge=0.0, description="weight of the embedding ranking of the heading field (title, questions, tags)"
+    )
+    title_lexical_weight: float = Field(0.5, ge=0.0, description="weight of the BM25 ranking of the heading field")
+    chunk_dense_weight: float = Field(
+        0.0, ge=0.0, description="weight of the ranking by each document's best-matching paragraph (embeddings)"
+    )
     region_boost: float = Field(
         1.3, ge=1.0, description="fused-score factor for documents scoped to the customer's own region"
+    )
+    out_of_window_factor: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="fused-score factor for documents outside their validity window (ended / "
+        "not started): still findable, ranked below what is in force",
+    )
+    out_of_region_factor: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="fused-score factor for documents scoped to other regions than the "
+        "customer's: findable ('is Black Friday on for Shanghai?'), ranked below, marked as not applying",
     )
     min_support: float = Field(
         0.84,
@@ -71,6 +101,12 @@ class GenerationConfig(_Section):
         description="generation threads (llama.cpp and torch); 0 = all cores. 1 is the safe default on a shared "
         "machine; 2 runs with OMP_WAIT_POLICY=PASSIVE",
     )
+    batch_threads: int = Field(
+        2,
+        ge=1,
+        description="llama.cpp threads for evaluating the prompt (prefill); waiting threads sleep "
+        "(OMP_WAIT_POLICY=PASSIVE), so 2 is safe on a busy 2-core machine",
+    )
     engine: Literal["llamacpp", "transformers"] = Field(
         "llamacpp",
         description="engine for fine-tuned checkpoints (ckpt:NAME): llama.cpp with a GGUF LoRA, or transformers",
@@ -93,6 +129,13 @@ class RouterConfig(_Section):
         description="probability from which an unsafe / override message is refused outright; between its "
         "threshold and this it takes the careful path: grounded answers only, no other person's data, no "
         "internal information",
+    )
+    out_of_scope_threshold: float = Field(
+        0.55,
+        ge=0.0,
+        le=1.0,
+        description="probability from which a message is declined as outside the business "
+        "(below: answered only if the KB supports it)",
     )
     clause_threshold: float = Field(
         0.7, ge=0.0, le=1.0, description="the same for one sentence of a longer message (stricter: less context)"

@@ -77,18 +77,29 @@ class ChatMessage(Frozen):
     content: str
 
 
+class Validity(StrEnum):
+    """Where today falls in a document's validity window."""
+
+    IN_FORCE = "in_force"
+    ENDED = "ended"  # valid_to is past: it may only be quoted as having ended
+    UPCOMING = "upcoming"  # valid_from is ahead: it may only be quoted as not started yet
+
+
 class Passage(Frozen):
     """A retrieved knowledge-base passage (one document of a pinned version)."""
 
     doc_id: str
     topic: str
     title: str
-    text: str
+    text: str  # the excerpt that answers the message (the whole document when it is short)
+    full_text: str = ""  # the whole document
     lang: Lang
     kind: str
     regions: tuple[str, ...]
     valid_from: date | None = None
     valid_to: date | None = None
+    validity: Validity = Validity.IN_FORCE
+    for_region: bool = True  # False: scoped to other regions than the customer's (quote only as such)
     score: float = 0.0
 
 

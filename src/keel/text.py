@@ -136,6 +136,21 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def search_terms(text: str) -> list[str]:
+    """Tokens for lexical search: ``tokenize``, with English words reduced to their Snowball stem
+    ("refunds" and "refunded" both find "refund")."""
+    tokens = tokenize(text)
+    stem = _stemmer()
+    return [t if _CJK.search(t) else stem.stemWord(t) for t in tokens]
+
+
 def normalize(text: str) -> str:
     """Casefold and squeeze whitespace; full-width ASCII folded to half-width."""
     folded = (

@@ -179,3 +179,42 @@ def judge_check(
     for label, row in test.confusion.items():
         conf.add_row(label, *(str(v) for v in row.values()))
     console.print(conf)
+
+
+@app.command("retrieval")
+@friendly
+def retrieval(
+    suite: Path = typer.Option(Path("evals/suite"), "--suite", help="suite folder (cases with gold_topics count)"),
+    kb_version: int | None = typer.Option(None, "--kb-version", help="KB version to pin (default: in force)"),
+    split: str = typer.Option("test", "--split", help="dev | test | all (halves by paraphrase group)"),
+    tune: bool = typer.Option(False, "--tune", help="choose fusion weights on the dev half, then report --split"),
+    misses: int = typer.Option(0, "--misses", help="print this many missed cases"),
+) -> None:
+    """Retrieval hit@1, hit@3 and MRR per language and category, on the suite's gold-labelled cases."""
+    from keel.eval.cases import load_suite
+    from keel.eval.retrieval import Split, evaluate_retrieval, tune_fusion
+    from keel.eval.run import suite_today
+    from keel.online.kb.store import resolve_version
+    from keel.online.model.scripted import ScriptedModel
+    from keel.online.runtime import open_runtime
+
+    cfg = config()
+    loaded = load_suite(suite)
+    rt = open_runtime(cfg, model=ScriptedModel())
+    version = resolve_version(rt.db, kb_version, rt.tenant)
+    today = suite_today(suite) or rt.today()
+    rcfg = cfg.retrieval
+    if tune:
+        rcfg, dev = tune_fusion(rt, loaded, version, today)
+        chosen = {k: v for k, v in rcfg.model_dump().items() if v != cfg.retrieval.model_dump()[k]}
+        console.print(
+            f"dev half (n={dev.n}): MRR {dev.mrr:.3f}, hit@1 {dev.hit1:.3f}, hit@3 {dev.hit3:.3f} "
+            f"with {chosen or 'the config'} — set them under `retrieval:` in keel.yaml"
+        )
+    report = evaluate_retrieval(rt, loaded, version, today, Split(split), rcfg)
+    table = Table("", "n", "hit@1", "hit@3", "MRR", title=f"retrieval, KB v{version}, {split} half")
+    for name, sc in [("all", report.overall), *report.by_lang.items(), *report.by_category.items()]:
+        table.add_row(name, str(sc.n), f"{sc.hit1:.3f}", f"{sc.hit3:.3f}", f"{sc.mrr:.3f}")
+    console.print(table)
+    for c in [c for c in report.cases if c.rank != 1][:misses]:
+        console.print(f"  {c.case_id}: gold {list(c.gold)} rank {c.rank} got {list(c.topics[:3])}")

@@ -84,7 +84,7 @@ def new_run_dir(cfg: KeelConfig, rc: EvalRunConfig) -> Path:
     return cfg.runs_dir / f"{stamp}-{_slug(rc.model)}-{rc.mode}"
 
 
-def _suite_today(suite_dir: Path) -> date | None:
+def suite_today(suite_dir: Path) -> date | None:
     meta = suite_dir / "_suite.yaml"
     if meta.exists():
 
@@ -235,7 +235,7 @@ def run_eval(
 ) -> RunSummary:
     """Run (or resume) an evaluation into *run_dir*; metrics are written when every sample is in."""
     suite = load_suite(rc.suite, rc.categories, rc.limit)
-    rc = rc.model_copy(update={"today": rc.today or _suite_today(rc.suite) or cfg.today})
+    rc = rc.model_copy(update={"today": rc.today or suite_today(rc.suite) or cfg.today})
     # an evaluation measures behaviour, not latency: a busy machine must not turn slow replies into errors
     cfg = cfg.model_copy(
         update={"generation": cfg.generation.model_copy(update={"timeout_s": max(cfg.generation.timeout_s, 900.0)})}

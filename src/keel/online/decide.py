@@ -65,7 +65,7 @@ def _routed(route: Route, modifiers: tuple[Modifier, ...], stop: bool, cfg: Rout
         return None
     if route.gray:
         return None
-    if route.need is Need.OUT_OF_SCOPE:
+    if route.need is Need.OUT_OF_SCOPE and route.p >= cfg.out_of_scope_threshold:
         return Decision(
             action=Action.REFUSE, modifiers=modifiers, reason=Reason.OUT_OF_SCOPE, detail=detail, confidence=route.p
         )

@@ -21,7 +21,7 @@ from keel.online import handoff as queue
 from keel.online.decide import DecisionInput, decide, grounded, pre_decide
 from keel.online.emotion import Emotion, assess_emotion
 from keel.online.guard import GuardContext, GuardKind, GuardReport, Violation, check_reply
-from keel.online.kb.retrieve import Retrieval, retrieve
+from keel.online.kb.retrieve import Retrieval, retrieve, search_query
 from keel.online.kb.store import resolve_version
 from keel.online.model.base import Generation, GenerationRequest
 from keel.online.model.parse import Proposal, parse_structured, reply_schema
@@ -194,6 +194,15 @@ def _constraints(verdict: RuleVerdict, routed: Route | None) -> tuple[Constraint
     return tuple(dict.fromkeys((*verdict.forbid, *extra)))
 
 
+def _named_region(rt: Runtime, texts: list[str]) -> str | None:
+    """The region an anonymous customer names, the latest message first."""
+    for t in reversed(texts):
+        region = rt.rules.region_in(normalize(t))
+        if region:
+            return region
+    return None
+
+
 def _generate(
     rt: Runtime, request: GenerationRequest, passage_ids: tuple[str, ...], text: str
 ) -> tuple[Generation, Proposal]:
@@ -278,11 +287,12 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     clock.lap("embed")
     verdict = evaluate_rules(rt.rules, text, qvec)
     clock.lap("rules")
-    routed = (
-        route(rt.router.head, text, qvec, rt.cfg.router, rt.embedder.query)
-        if rt.router is not None and qvec is not None
-        else None
-    )
+    routed = None
+    if rt.router is not None and qvec is not None:
+        # a short follow-up is read together with the customer's previous message
+        context = search_query(text, [m.content for m in prior if m.role is Role.USER])
+        cvec = qvec if context == text else rt.embedder.query([context])[0]
+        routed = route(rt.router.head, context, cvec, rt.cfg.router, rt.embedder.query)
     clock.lap("route")
     account = routed is not None and routed.need is Need.ACCOUNT
     signal = assess_state(user, norm, lang, rt.rules, rt.cfg.decision, rt.today(), account_hint=account)
@@ -304,9 +314,11 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         if qvec is None:
             qvec = rt.embedder.query([text])[0]
             clock.lap("embed")
-        retrieval = retrieve(
-            index, text, qvec, lang=lang, region=user.region if user else None, today=rt.today(), cfg=rt.cfg.retrieval
-        )
+        earlier = [m.content for m in prior if m.role is Role.USER]
+        query = search_query(text, earlier)
+        svec = qvec if query == text else rt.embedder.query([query])[0]
+        region = user.region if user and user.region else _named_region(rt, [*earlier, text])
+        retrieval = retrieve(index, query, svec, lang=lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
         clock.lap("retrieve")
         messages = pipeline_messages(
             brand_en=rt.cfg.brand_en,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from keel.domain import ChatMessage, Lang, Passage, Role
+from keel.domain import ChatMessage, Lang, Passage, Role, Validity
 from keel.online.rules.schema import Constraint
 
 REPLY_PREFIX = ""  # the model writes the reply directly; small models echo template lines
@@ -63,6 +63,12 @@ _HEAD = {
 }
 
 
+_VALIDITY = {
+    Lang.ZH: {Validity.ENDED: "已结束，不再适用", Validity.UPCOMING: "尚未开始"},
+    Lang.EN: {Validity.ENDED: "ENDED, no longer applies", Validity.UPCOMING: "NOT STARTED YET"},
+}
+
+
 def _passage_block(passages: Sequence[Passage], lang: Lang) -> str:
     _p, _c, none, _a, regions, valid = _HEAD[lang]
     if not passages:
@@ -72,6 +78,10 @@ def _passage_block(passages: Sequence[Passage], lang: Lang) -> str:
         meta = f"{regions}: {','.join(p.regions)}"
         if p.valid_from or p.valid_to:
             meta += f"; {valid}: {p.valid_from or '…'} – {p.valid_to or '…'}"
+        if p.validity is not Validity.IN_FORCE:
+            meta += f"; {_VALIDITY[lang][p.validity]}"
+        if not p.for_region:
+            meta += "; 不适用于该客户所在地区" if lang is Lang.ZH else "; does NOT apply to the customer's region"
         out.append(f"[P{i}] {p.title} ({meta})\n{p.text}")
     return "\n\n".join(out)
 

@@ -41,6 +41,7 @@ class KBDocument(Frozen):
     valid_from: date | None = None
     valid_to: date | None = None
     tags: tuple[str, ...] = ()
+    questions: tuple[str, ...] = Field((), description="how customers ask for this document (searched with the title)")
     body: str = Field(min_length=1)
     deleted: bool = Field(False, description="in an overlay: remove this document")
 

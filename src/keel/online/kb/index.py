@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from keel.embed import EmbeddingCache
 from keel.online.kb import store
 from keel.online.kb.documents import ALL_REGIONS, KBDocument
 from keel.online.kb.sanitize import sanitize_passage
-from keel.text import tokenize
+from keel.text import search_terms
 
 log = logging.getLogger("keel.kb")
 
@@ -26,22 +27,50 @@ def passage_text(doc: KBDocument) -> str:
     return f"{doc.title}\n{doc.body}"
 
 
+_PARAGRAPH = re.compile(r"\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.、)]))")
+
+
+def paragraphs(doc: KBDocument) -> list[str]:
+    """The document's paragraphs and list items."""
+    return [p.strip() for p in _PARAGRAPH.split(doc.body) if p and p.strip()] or [doc.body.strip()]
+
+
+def chunks(doc: KBDocument) -> list[str]:
+    """Each paragraph prefixed with the title (embedded one by one)."""
+    return [f"{doc.title}\n{p}" for p in paragraphs(doc)]
+
+
+def heading_text(doc: KBDocument) -> str:
+    """The document's own field for what it is about: title, the questions it answers, its tags."""
+    return " \n".join([doc.title, *doc.questions, " ".join(doc.tags)])
+
+
 @dataclass(frozen=True)
 class KBIndex:
     version: int
     docs: tuple[KBDocument, ...]
-    bm25: bm25s.BM25
-    vectors: np.ndarray  # (n_docs, dim), L2-normalised
+    bm25: bm25s.BM25  # over title + body
+    vectors: np.ndarray  # (n_docs, dim), L2-normalised, of title + body
+    title_bm25: bm25s.BM25  # over the heading field (title, questions, tags)
+    title_vectors: np.ndarray  # (n_docs, dim), of the heading field
+    chunk_vectors: np.ndarray  # (n_chunks, dim): each paragraph of each document, with its title
+    chunk_doc: np.ndarray  # (n_chunks,) index of the chunk's document
+    chunk_texts: tuple[str, ...]  # the paragraph of each chunk (without the title)
     valid_from: np.ndarray  # date ordinals, 0 = open
     valid_to: np.ndarray  # date ordinals, max = open
     region_bits: np.ndarray  # bit per region; all bits for "all"
 
     def eligible(self, day_ordinal: int, region: str | None) -> np.ndarray:
         """Mask of documents in force on the day and for the region (None = any region)."""
-        mask = (self.valid_from <= day_ordinal) & (day_ordinal <= self.valid_to)
-        if region is not None:
-            mask &= (self.region_bits & REGION_BITS.get(region, 0)) != 0
-        return mask
+        return self.in_force(day_ordinal) & self.for_region(region)
+
+    def in_force(self, day_ordinal: int) -> np.ndarray:
+        return (self.valid_from <= day_ordinal) & (day_ordinal <= self.valid_to)
+
+    def for_region(self, region: str | None) -> np.ndarray:
+        if region is None:
+            return np.ones(len(self.docs), dtype=bool)
+        return np.asarray((self.region_bits & REGION_BITS.get(region, 0)) != 0)
 
 
 REGION_BITS = {r.value: 1 << i for i, r in enumerate(Region)}
@@ -81,16 +110,26 @@ def build_index(
     progress: Callable[[int], None] | None = None,
 ) -> KBIndex:
     docs = _sanitized(version, docs)
-    corpus = [tokenize(passage_text(d)) or ["<empty>"] for d in docs]
     bm25 = bm25s.BM25()
-    bm25.index(corpus, show_progress=False)
+    bm25.index([search_terms(passage_text(d)) or ["<empty>"] for d in docs], show_progress=False)
+    title_bm25 = bm25s.BM25()
+    title_bm25.index([search_terms(heading_text(d)) or ["<empty>"] for d in docs], show_progress=False)
     vectors = cache.passages([passage_text(d) for d in docs], progress=progress)
+    title_vectors = cache.passages([heading_text(d) for d in docs])
+    pieces = [(i, f"{d.title}\n{p}", p) for i, d in enumerate(docs) for p in paragraphs(d)]
+    chunk_vectors = cache.passages([c for _, c, _ in pieces])
+    chunk_doc = np.array([i for i, _, _ in pieces], dtype=np.int64)
     vf, vt, bits = _arrays(docs)
     return KBIndex(
         version=version,
         docs=tuple(docs),
         bm25=bm25,
         vectors=vectors,
+        title_bm25=title_bm25,
+        title_vectors=title_vectors,
+        chunk_vectors=chunk_vectors,
+        chunk_doc=chunk_doc,
+        chunk_texts=tuple(p for _, _, p in pieces),
         valid_from=vf,
         valid_to=vt,
         region_bits=bits,
@@ -106,6 +145,10 @@ class IndexRegistry:
         self._capacity = capacity
         self._indexes: OrderedDict[tuple[str, int], KBIndex] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        return self._cache
 
     def get(self, version: int, tenant: str = "default", progress: Callable[[int], None] | None = None) -> KBIndex:
         key = (tenant, version)

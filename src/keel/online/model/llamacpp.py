@@ -5,8 +5,9 @@
   so a later call pays for the passages, state and message, not for the instructions.
 * Structured output: a request with ``json_schema`` is decoded under the grammar llama.cpp builds
   from that schema, so the reply is always one well-formed JSON object.
-* Threads: one by default. Two only with ``OMP_WAIT_POLICY=PASSIVE`` (set here before the library
-  loads): spinning OpenMP threads collapse to < 1 token/s as soon as anything else runs.
+* Threads: decoding on one thread by default; the prompt (prefill, the long part of a reply here) on
+  two, with ``OMP_WAIT_POLICY=PASSIVE`` set before the library loads: spinning OpenMP threads collapse
+  to < 1 token/s as soon as anything else runs.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class LlamaCppBackend:
         name: str | None = None,
         lora: Path | None = None,
         threads: int = 1,
+        batch_threads: int | None = None,
         n_ctx: int = 4096,
         fingerprint: str | None = None,
     ) -> None:
@@ -67,6 +69,7 @@ class LlamaCppBackend:
             fp = f"{fp[:16]}+{_fingerprint(lora)[:16]}"
         self.fingerprint = fp
         self.threads = max(1, threads)
+        self.batch_threads = max(1, batch_threads or self.threads)
         self.n_ctx = n_ctx
         self._lock = threading.Lock()
         self._llm: Any = None
@@ -81,7 +84,7 @@ class LlamaCppBackend:
                 n_ctx=self.n_ctx,
                 n_batch=512,
                 n_threads=self.threads,
-                n_threads_batch=self.threads,
+                n_threads_batch=self.batch_threads,
                 seed=0,
                 verbose=False,
             )

@@ -48,7 +48,11 @@ def _packaged_gguf(cfg: KeelConfig, key: PackagedKey) -> LlamaCppBackend:
         )
     model = PACKAGED[key]
     return LlamaCppBackend(
-        path, name=f"local:{model.name}", threads=cfg.generation.threads or 1, fingerprint=model.sha256
+        path,
+        name=f"local:{model.name}",
+        threads=cfg.generation.threads or 1,
+        batch_threads=cfg.generation.batch_threads,
+        fingerprint=model.sha256,
     )
 
 
@@ -69,7 +73,13 @@ def _checkpoint(cfg: KeelConfig, name: str) -> ModelBackend:
     from keel.online.model.gguf_convert import checkpoint_gguf
 
     base_gguf, lora = checkpoint_gguf(cfg, folder, base_dir, adapters)
-    return LlamaCppBackend(base_gguf, name=f"ckpt:{name}", lora=lora, threads=cfg.generation.threads or 1)
+    return LlamaCppBackend(
+        base_gguf,
+        name=f"ckpt:{name}",
+        lora=lora,
+        threads=cfg.generation.threads or 1,
+        batch_threads=cfg.generation.batch_threads,
+    )
 
 
 def build_backend(cfg: KeelConfig, spec: str | None = None) -> ModelBackend:
@@ -82,7 +92,9 @@ def build_backend(cfg: KeelConfig, spec: str | None = None) -> ModelBackend:
             return _packaged_gguf(cfg, PackagedKey(arg))
         path = Path(arg)
         if path.suffix == ".gguf":
-            return LlamaCppBackend(path, threads=cfg.generation.threads or 1)
+            return LlamaCppBackend(
+                path, threads=cfg.generation.threads or 1, batch_threads=cfg.generation.batch_threads
+            )
         return LocalBackend(path, name=f"local:{path.name}", threads=cfg.generation.threads)
     if kind == "hf":
         path = Path(arg) if arg else _packaged(cfg)

@@ -108,6 +108,11 @@ class RuleFile(_Strict):
     embedding_threshold: float = Field(0.92, ge=0.0, le=1.0)
     topics: dict[str, Terms] = Field(default_factory=dict, description="named term lists used by policies")
     order_id_pattern: str | None = Field(None, description="regex of the business's order ids (state checks)")
+    region_terms: dict[str, Terms] = Field(
+        default_factory=dict,
+        description="per region of the business, the words that name it in a message (places, countries): an "
+        "anonymous customer who writes 'I live in France' is served the EU documents",
+    )
     templates: dict[str, dict[Lang, str]] = Field(default_factory=dict)
     rules: tuple[RuleSpec, ...]
 
@@ -147,6 +152,12 @@ class RuleSet:
     content_hash: str
     uses_embeddings: bool = field(default=False)
     order_id: re.Pattern[str] | None = None
+    regions: dict[str, TermMatcher] = field(default_factory=dict)
+
+    def region_in(self, normalized_text: str) -> str | None:
+        """The one region a message names (None when it names none or several)."""
+        named = [r for r, terms in self.regions.items() if terms.find(normalized_text)]
+        return named[0] if len(named) == 1 else None
 
     def template(self, name: str, lang: Lang, **values: Any) -> str:
         texts = self.templates.get(name)
@@ -251,4 +262,5 @@ def load_rules(path: Path, embedder: Embedder | None) -> RuleSet:
         content_hash=hashlib.sha256(raw).hexdigest(),
         uses_embeddings=uses_embeddings,
         order_id=re.compile(spec.order_id_pattern) if spec.order_id_pattern else None,
+        regions={name: terms.matcher() for name, terms in spec.region_terms.items()},
     )

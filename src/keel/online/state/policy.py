@@ -84,7 +84,8 @@ def _mask_phone(phone: str | None) -> str:
     return f"****{''.join(digits[-4:])}" if digits else "-"
 
 
-def render_facts(user: UserState, lang: Lang, today: date) -> str:
+def render_facts(user: UserState, lang: Lang, today: date, detail: bool = True) -> str:
+    """The customer block of the prompt; orders and tickets only when the message is about them."""
     if lang is Lang.ZH:
         head = (
             f"客户：{user.name or user.user_id}，地区 {user.region or '未知'}，"
@@ -96,8 +97,9 @@ def render_facts(user: UserState, lang: Lang, today: date) -> str:
             f"Harbor Plus member: {'yes' if user.member else 'no'}, phone {_mask_phone(user.phone)}"
         )
     lines = [head, f"Today: {today.isoformat()}" if lang is Lang.EN else f"今天：{today.isoformat()}"]
-    lines += [_order_line(o, lang, today) for o in user.orders]
-    lines += [_ticket_line(t, lang) for t in user.tickets]
+    if detail:
+        lines += [_order_line(o, lang, today) for o in user.orders]
+        lines += [_ticket_line(t, lang) for t in user.tickets]
     return "\n".join(lines)
 
 
@@ -168,7 +170,7 @@ def assess_state(
         known_user=True,
         action=action,
         reason=reason,
-        facts=render_facts(user, lang, today),
+        facts=render_facts(user, lang, today, detail=state_query),
         keys=tuple(keys),
         state_query=state_query,
         evidence=_evidence(user, today),
