@@ -5,7 +5,7 @@ import pytest
 
 from keel.config import DEMO_DIR
 from keel.db import open_database
-from keel.domain import Lang
+from keel.domain import Validity, Lang
 from keel.embed import EmbeddingCache, default_embedder
 from keel.errors import InvalidInput, NotFound
 from keel.online.kb import store
@@ -131,7 +131,10 @@ def test_retrieval_filters_by_date_and_region(demo_indexes):
     during = ask(v2, "双11有什么优惠", today=date(2026, 11, 5), region="cn")
     after = ask(v2, "双11有什么优惠", today=date(2026, 11, 24), region="cn")
     assert "promo-double11" in {p.topic for p in during.passages}
-    assert "promo-double11" not in {p.topic for p in after.passages}
+    # an ended promotion stays findable ("is it still on?") but is marked as ended for the writer
+    ended = {p.topic: p.validity for p in after.passages}
+    assert ended.get("promo-double11", Validity.ENDED) is Validity.ENDED
+    assert {p.topic: p.validity for p in during.passages}["promo-double11"] is Validity.IN_FORCE
     eu = ask(v2, "How many days do I have to return an item?", lang=Lang.EN, region="eu")
     topics = [p.topic for p in eu.passages]
     assert "returns-window-eu" in topics[:2]

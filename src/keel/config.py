@@ -108,7 +108,7 @@ class GenerationConfig(_Section):
         "(OMP_WAIT_POLICY=PASSIVE), so 2 is safe on a busy 2-core machine",
     )
     engine: Literal["llamacpp", "transformers"] = Field(
-        "llamacpp",
+        "transformers",
         description="engine for fine-tuned checkpoints (ckpt:NAME): llama.cpp with a GGUF LoRA, or transformers",
     )
 

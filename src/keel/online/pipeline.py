@@ -455,7 +455,7 @@ def _handoff_context(
         "soothe": Modifier.SOOTHE in decision.modifiers,
         "rule_hits": [h.model_dump(mode="json") for h in verdict.hits],
         "emotion": emotion.model_dump(mode="json"),
-        "state": signal.facts,
+        "state": signal.agent_facts or signal.facts,
         "risk_level": user.risk_level.value if user else None,
         "complaints_90d": user.complaints_90d if user else None,
         "kb_version": retrieval.version if retrieval else None,

@@ -70,13 +70,17 @@ def _checkpoint(cfg: KeelConfig, name: str) -> ModelBackend:
     adapters = (*(Path(p) for p in data.get("parent_adapters", [])), folder / data.get("adapter_dir", "adapter"))
     if cfg.generation.engine == "transformers":
         return LocalBackend(base_dir, name=f"ckpt:{name}", adapter_dirs=adapters, threads=cfg.generation.threads)
-    from keel.online.model.gguf_convert import checkpoint_gguf
+    gguf = folder / "adapter.gguf"  # a LoRA converted with llama.cpp's convert_lora_to_gguf.py
+    if not gguf.exists():
+        raise ModelUnavailable(
+            f"checkpoint {name!r} has no GGUF adapter ({gguf}); use generation.engine: transformers for it"
+        )
+    from keel.online.model.packaged import PackagedKey
 
-    base_gguf, lora = checkpoint_gguf(cfg, folder, base_dir, adapters)
     return LlamaCppBackend(
-        base_gguf,
+        gguf_path(cfg.model_cache, PackagedKey.QWEN_0_5B),
         name=f"ckpt:{name}",
-        lora=lora,
+        lora=gguf,
         threads=cfg.generation.threads or 1,
         batch_threads=cfg.generation.batch_threads,
     )

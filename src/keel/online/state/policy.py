@@ -34,6 +34,7 @@ class StateSignal(Frozen):
     keys: tuple[str, ...] = ()  # which state fields were used (traced, not their values)
     state_query: bool = False  # the message asks about the user's own orders/tickets
     evidence: str = ""  # plain values the reply may cite (ids, dates, amounts) for the guard
+    agent_facts: str = ""  # the whole customer block, orders and tickets included (handoff context)
 
 
 def _days(day: date, today: date) -> int:
@@ -171,6 +172,7 @@ def assess_state(
         action=action,
         reason=reason,
         facts=render_facts(user, lang, today, detail=state_query),
+        agent_facts=render_facts(user, lang, today),
         keys=tuple(keys),
         state_query=state_query,
         evidence=_evidence(user, today),
