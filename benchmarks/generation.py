@@ -56,8 +56,9 @@ DECODE_TOKENS = 64
 def capture_prompts(n: int) -> list[GenerationRequest]:
     """The GenerationRequests the pipeline builds for the demo messages (scripted model, demo KB)."""
     work = Path(tempfile.mkdtemp(prefix="keel-genbench-"))
-    cfg = load_config(env={}, home=work, model="scripted", today=date(2026, 11, 24),
-                      embedding_cache_dir=REPO / ".keel" / "index")
+    cfg = load_config(
+        env={}, home=work, model="scripted", today=date(2026, 11, 24), embedding_cache_dir=REPO / ".keel" / "index"
+    )
     setup_demo(cfg, prepare_model=False, log=lambda _m: None)
     model = ScriptedModel()
     rt = open_runtime(cfg, model=model)
@@ -85,8 +86,7 @@ def bench_llamacpp(gguf: Path, prompts: list[GenerationRequest], batch_threads: 
             break
     decode_s = time.perf_counter() - t0
     # whole replies: the first from an empty cache, the others reuse the static prefix
-    llm.reset()
-    llm._ctx.memory_clear(True) if hasattr(llm._ctx, "memory_clear") else None
+    llm.reset()  # the next reply starts from an empty cache
     latencies, cached, prompt_tokens = [], [], []
     for req in prompts:
         gen = backend.generate(req)
@@ -127,8 +127,7 @@ def bench_transformers(model_dir: Path | None, gguf: Path, prompts: list[Generat
             model(**inputs)
             prefill_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            out = model.generate(**inputs, max_new_tokens=DECODE_TOKENS, do_sample=False,
-                                 pad_token_id=tok.eos_token_id)
+            out = model.generate(**inputs, max_new_tokens=DECODE_TOKENS, do_sample=False, pad_token_id=tok.eos_token_id)
             total_s = time.perf_counter() - t0
         new = out.shape[1] - n_prompt
         latencies.append(total_s)
@@ -148,7 +147,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=8, help="pipeline prompts per llama.cpp row")
     ap.add_argument("--hf-prompts", type=int, default=3, help="prompts per transformers row (slow)")
-    ap.add_argument("--skip-hf-1.5b", dest="skip_hf_15", action="store_true", help="skip transformers on the 1.5B (de-quantised, slow)")
+    ap.add_argument(
+        "--skip-hf-1.5b",
+        dest="skip_hf_15",
+        action="store_true",
+        help="skip transformers on the 1.5B (de-quantised, slow)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "generation.json")
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -176,12 +180,16 @@ def main() -> int:
     for col in ("engine / model", "prefill tok/s", "decode tok/s", "first reply s", "reused reply p50 s"):
         table.add_column(col)
     for name, r in rows.items():
-        table.add_row(name, str(r["prefill_tok_s"]), str(r["decode_tok_s"]), str(r["first_reply_s"]),
-                      str(r["reused_reply_p50_s"]))
+        table.add_row(
+            name, str(r["prefill_tok_s"]), str(r["decode_tok_s"]), str(r["first_reply_s"]), str(r["reused_reply_p50_s"])
+        )
     console.print(table)
     console.print(ratios)
-    args.out.write_text(json.dumps({"machine": machine(before),
-                                    "decode_tokens": DECODE_TOKENS, "rows": rows, "ratios": ratios}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {"machine": machine(before), "decode_tokens": DECODE_TOKENS, "rows": rows, "ratios": ratios}, indent=2
+        )
+    )
     console.print(f"written {args.out}")
     return 0
 

@@ -19,7 +19,6 @@ from keel.eval.cases import EvalCase, Suite
 from keel.eval.stats import wilson
 from keel.online.kb.retrieve import retrieve, search_query
 from keel.online.runtime import Runtime
-from keel.text import normalize
 
 DEPTH = 10  # passages ranked per case (hit@1, hit@3 and MRR are read off this list)
 
@@ -97,11 +96,7 @@ def rank_cases(rt: Runtime, cases: list[EvalCase], version: int, today: date, cf
     out = []
     for case, query, before, vec in zip(cases, queries, earlier, vecs, strict=True):
         user = rt.state.get(case.user, rt.tenant) if case.user else None
-        region = user.region if user and user.region else None
-        for text in reversed([*before, case.message]) if region is None else ():
-            region = rt.rules.region_in(normalize(text))
-            if region:
-                break
+        region = user.region if user and user.region else rt.rules.region_named([*before, case.message])
         index = rt.indexes.get(case.kb_version or version, rt.tenant)
         found = retrieve(index, query, vec, lang=case.lang, region=region, today=today, cfg=deep)
         topics = tuple(p.topic for p in found.passages)

@@ -44,36 +44,27 @@ def _support_scale(support: float, cfg: RetrievalConfig) -> float:
     return max(0.0, min(1.0, (support - low) / (high - low)))
 
 
+_STOP_ACTIONS = {Need.UNSAFE: Action.REFUSE, Need.OVERRIDE: Action.REFUSE, Need.PERSON: Action.HANDOFF}
+
+
 def _routed(route: Route, modifiers: tuple[Modifier, ...], stop: bool, cfg: RouterConfig) -> Decision | None:
     """What a confident route decides without the model; *stop*: the classes that outrank the state."""
-    detail = f"router: {route.need.value} p={route.p:.2f} ({route.by})"
+    action: Action | None = None
+    reason = Reason.ROUTER
     if stop:
-        if not route.stops(cfg):
-            return None
-        if route.need is Need.UNSAFE:
-            # a distressed customer (self-harm talk the rules missed) goes to a person, the rest is refused
-            action = Action.HANDOFF if Modifier.SOOTHE in modifiers else Action.REFUSE
-            return Decision(action=action, modifiers=modifiers, reason=Reason.ROUTER, detail=detail, confidence=route.p)
-        if route.need is Need.OVERRIDE:
-            return Decision(
-                action=Action.REFUSE, modifiers=modifiers, reason=Reason.ROUTER, detail=detail, confidence=route.p
-            )
-        if route.need is Need.PERSON:
-            return Decision(
-                action=Action.HANDOFF, modifiers=modifiers, reason=Reason.ROUTER, detail=detail, confidence=route.p
-            )
+        if route.stops(cfg):
+            action = _STOP_ACTIONS.get(route.need)
+            if route.need is Need.UNSAFE and Modifier.SOOTHE in modifiers:
+                action = Action.HANDOFF  # a distressed customer (self-harm talk the rules missed) goes to a person
+    elif not route.gray:
+        if route.need is Need.OUT_OF_SCOPE and route.p >= cfg.out_of_scope_threshold:
+            action, reason = Action.REFUSE, Reason.OUT_OF_SCOPE
+        elif route.need is Need.CHITCHAT:
+            action, reason = Action.ANSWER, Reason.SMALL_TALK
+    if action is None:
         return None
-    if route.gray:
-        return None
-    if route.need is Need.OUT_OF_SCOPE and route.p >= cfg.out_of_scope_threshold:
-        return Decision(
-            action=Action.REFUSE, modifiers=modifiers, reason=Reason.OUT_OF_SCOPE, detail=detail, confidence=route.p
-        )
-    if route.need is Need.CHITCHAT:
-        return Decision(
-            action=Action.ANSWER, modifiers=modifiers, reason=Reason.SMALL_TALK, detail=detail, confidence=route.p
-        )
-    return None
+    detail = f"router: {route.need.value} p={route.p:.2f} ({route.by})"
+    return Decision(action=action, modifiers=modifiers, reason=reason, detail=detail, confidence=route.p)
 
 
 def pre_decide(inp: DecisionInput, cfg: RouterConfig) -> Decision | None:
@@ -99,7 +90,7 @@ def _modifiers(inp: DecisionInput, forced: bool) -> tuple[Modifier, ...]:
     mods: list[Modifier] = []
     if inp.rules.soothe or inp.emotion.needs_soothing or (inp.route is not None and inp.route.complaint):
         mods.append(Modifier.SOOTHE)
-    careful = inp.route is not None and inp.route.need in (Need.UNSAFE, Need.OVERRIDE)
+    careful = inp.route is not None and inp.route.careful
     if (inp.rules.forbid or inp.rules.forbid_topics or careful) and not forced:
         mods.append(Modifier.PARTIAL)
     return tuple(mods)
@@ -151,11 +142,10 @@ def decide(inp: DecisionInput, rcfg: RetrievalConfig, dcfg: DecisionConfig, rout
     if not is_grounded:
         support = inp.retrieval.support if inp.retrieval else 0.0
         complaint = inp.route is not None and inp.route.need is Need.COMPLAINT
-        careful = inp.route is not None and inp.route.need in (Need.UNSAFE, Need.OVERRIDE)
         # a complaint with no next step in the KB goes to a person; a question is asked about first;
         # a message that looked unsafe and that the KB does not speak to is declined
         action = Action.HANDOFF if inp.clarified_before or complaint else Action.CLARIFY
-        if careful:
+        if inp.route is not None and inp.route.careful:
             action = Action.REFUSE
         return Decision(
             action=action,

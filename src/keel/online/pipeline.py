@@ -189,18 +189,9 @@ def _clarified_before(rt: Runtime, conversation_id: str) -> bool:
 def _constraints(verdict: RuleVerdict, routed: Route | None) -> tuple[Constraint, ...]:
     """The rules' constraints, plus the careful path's when the router read the message as risky."""
     extra: tuple[Constraint, ...] = ()
-    if routed is not None and routed.need in (Need.UNSAFE, Need.OVERRIDE):
+    if routed is not None and routed.careful:
         extra = (Constraint.OTHER_PERSON_DATA, Constraint.INTERNAL_INFO)
     return tuple(dict.fromkeys((*verdict.forbid, *extra)))
-
-
-def _named_region(rt: Runtime, texts: list[str]) -> str | None:
-    """The region an anonymous customer names, the latest message first."""
-    for t in reversed(texts):
-        region = rt.rules.region_in(normalize(t))
-        if region:
-            return region
-    return None
 
 
 def _generate(
@@ -287,10 +278,11 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     clock.lap("embed")
     verdict = evaluate_rules(rt.rules, text, qvec)
     clock.lap("rules")
+    earlier = [m.content for m in prior if m.role is Role.USER]
     routed = None
     if rt.router is not None and qvec is not None:
         # a short follow-up is read together with the customer's previous message
-        context = search_query(text, [m.content for m in prior if m.role is Role.USER])
+        context = search_query(text, earlier)
         cvec = qvec if context == text else rt.embedder.query([context])[0]
         routed = route(rt.router.head, context, cvec, rt.cfg.router, rt.embedder.query)
     clock.lap("route")
@@ -314,10 +306,9 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         if qvec is None:
             qvec = rt.embedder.query([text])[0]
             clock.lap("embed")
-        earlier = [m.content for m in prior if m.role is Role.USER]
         query = search_query(text, earlier)
         svec = qvec if query == text else rt.embedder.query([query])[0]
-        region = user.region if user and user.region else _named_region(rt, [*earlier, text])
+        region = user.region if user and user.region else rt.rules.region_named([*earlier, text])
         retrieval = retrieve(index, query, svec, lang=lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
         clock.lap("retrieve")
         messages = pipeline_messages(

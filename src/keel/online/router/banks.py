@@ -72,19 +72,26 @@ def read_bank(path: Path, source: str | None = None) -> list[Example]:
     return out
 
 
-def read_banks(paths: Sequence[Path]) -> list[Example]:
-    """Banks in order; a text that appears twice keeps its first label."""
+def read_banks_by_path(paths: Sequence[Path]) -> list[tuple[Path, list[Example]]]:
+    """Banks in order, each with the examples it adds; a text that appears twice keeps its first label."""
     seen: set[str] = set()
-    out: list[Example] = []
+    out: list[tuple[Path, list[Example]]] = []
     for path in paths:
         if not path.exists() and path.name == "learned.jsonl":
             continue  # nothing learned yet
+        new: list[Example] = []
         for ex in read_bank(path):
             key = ex.text.casefold()
             if key and key not in seen:
                 seen.add(key)
-                out.append(ex)
+                new.append(ex)
+        out.append((path, new))
     return out
+
+
+def read_banks(paths: Sequence[Path]) -> list[Example]:
+    """Banks in order; a text that appears twice keeps its first label."""
+    return [ex for _, examples in read_banks_by_path(paths) for ex in examples]
 
 
 def bank_hash(examples: Iterable[Example]) -> str:

@@ -34,6 +34,11 @@ class Route(Frozen):
     by: str = "message"  # "message", or "clause N" when one sentence decided it
     complaint: bool = False  # upset/complaint detected anywhere (adds soothing)
 
+    @property
+    def careful(self) -> bool:
+        """Read as unsafe or an override: grounded answers only, under the careful constraints."""
+        return self.need in (Need.UNSAFE, Need.OVERRIDE)
+
     def stops(self, cfg: RouterConfig) -> bool:
         """Unsafe / override confident enough to refuse outright (below: a careful, grounded-only path)."""
         if self.need in (Need.UNSAFE, Need.OVERRIDE):

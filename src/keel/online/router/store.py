@@ -21,7 +21,7 @@ from keel import __version__
 from keel.config import KeelConfig
 from keel.domain import Frozen
 from keel.embed import EmbeddingCache
-from keel.online.router.banks import Example, Need, bank_hash, read_banks
+from keel.online.router.banks import Example, Need, bank_hash, read_banks_by_path
 from keel.online.router.head import RouterHead, cross_validate, fit_head
 
 HEAD_FILE = "head.pkl"
@@ -60,16 +60,10 @@ class TrainedRouter(Frozen):
 
 
 def _examples(cfg: KeelConfig) -> tuple[list[Example], list[BankInput]]:
-    inputs: list[BankInput] = []
-    examples: list[Example] = []
-    for path in cfg.router_banks:
-        got = read_banks([path])
-        examples_before = {e.text.casefold() for e in examples}
-        new = [e for e in got if e.text.casefold() not in examples_before]
-        examples += new
-        if path.exists():
-            inputs.append(BankInput(path=str(path), examples=len(new)))
-    return examples, inputs
+    """The banks in force, deduplicated, with how many examples each gave."""
+    per_bank = read_banks_by_path(cfg.router_banks)
+    examples = [ex for _, got in per_bank for ex in got]
+    return examples, [BankInput(path=str(path), examples=len(got)) for path, got in per_bank]
 
 
 def train_router(
@@ -80,8 +74,9 @@ def train_router(
     cv: bool = False,
     save: bool = True,
     progress: Callable[[str], None] = lambda _m: None,
+    banks: tuple[list[Example], list[BankInput]] | None = None,
 ) -> TrainedRouter:
-    examples, inputs = _examples(cfg)
+    examples, inputs = banks or _examples(cfg)
     texts = [e.text for e in examples]
     labels = [e.need for e in examples]
     started = time.perf_counter()
@@ -149,13 +144,13 @@ def load_router(
     A trained head is also kept beside the embedding cache, keyed by its bank hash, so homes that
     share a cache (workers, tests, a demo reset) do not train the same router twice.
     """
-    examples, _ = _examples(cfg)
-    want = bank_hash(examples)
+    banks = _examples(cfg)
+    want = bank_hash(banks[0])
     shared = cfg.index_dir / "routers" / want[:16]
     for folder in (cfg.router_dir, shared):
         saved = load_saved(folder)
         if saved is not None and saved.manifest.bank_hash == want:
             return saved
-    trained = train_router(cfg, cache, progress=progress)
+    trained = train_router(cfg, cache, progress=progress, banks=banks)
     save_router(shared, trained)
     return trained

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -158,6 +159,14 @@ class RuleSet:
         """The one region a message names (None when it names none or several)."""
         named = [r for r, terms in self.regions.items() if terms.find(normalized_text)]
         return named[0] if len(named) == 1 else None
+
+    def region_named(self, texts: Sequence[str]) -> str | None:
+        """The region the customer's messages name, the latest message first."""
+        for text in reversed(texts):
+            region = self.region_in(normalize(text))
+            if region:
+                return region
+        return None
 
     def template(self, name: str, lang: Lang, **values: Any) -> str:
         texts = self.templates.get(name)
