@@ -10,7 +10,12 @@
 set -euo pipefail
 PYTHON=${1:-python3.11}
 VERSION=0.3.36
-CPU=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-10 || echo generic)
+# AMX tiles: -march=native enables llama.cpp's AMX kernels where the CPU lists amx_tile, and they crash
+# (SIGSEGV in ggml_backend_amx_mul_mat on every batched prefill) in VMs that do not grant the tile state.
+# GCC lets an explicit -mno-amx-* win over -march=native; AVX-512/VNNI stay on.
+NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+BUILD_FLAGS="v2 $NO_AMX"  # part of the cache key: a wheel built with other flags is not reused
+CPU=$( (grep -m1 '^flags' /proc/cpuinfo 2>/dev/null; echo "$BUILD_FLAGS") | md5sum | cut -c1-10 || echo generic)
 ROOT=${KEEL_WHEEL_CACHE:-$HOME/.cache/keel/wheels}
 DIR="$ROOT/$(uname -m)-$CPU"
 mkdir -p "$DIR" "$ROOT/sdist"
@@ -27,6 +32,7 @@ LOG="$DIR/build.log"
 echo "compiling llama.cpp once for this machine (about 8 minutes on 2 cores; log: $LOG)" >&2
 START=$(date +%s)
 set +e
+CFLAGS="${CFLAGS:-} $NO_AMX" CXXFLAGS="${CXXFLAGS:-} $NO_AMX" \
 CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" "$PYTHON" -m pip wheel --no-deps -v -w "$DIR/.tmp" "$SDIST" 2>&1 \
   | tee "$LOG" \
   | while IFS= read -r line; do

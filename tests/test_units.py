@@ -65,7 +65,6 @@ def ctx(evidence="Refunds are issued within 3 business days; 7 days no-reason re
         ("Refunds take 10 business days.", GuardKind.UNSUPPORTED),
         ("退货期限是十五天", GuardKind.UNSUPPORTED),
         ("Use code FREE50 at checkout.", GuardKind.UNSUPPORTED),
-        ("ACTION: answer REPLY: hi", GuardKind.INTERNAL),
     ],
 )
 def test_guard_catches(reply, kind):

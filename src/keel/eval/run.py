@@ -19,7 +19,7 @@ from pydantic import Field
 from keel import __version__
 from keel.config import KeelConfig
 from keel.db import open_database
-from keel.domain import ChatMessage, Frozen, Lang, Modifier
+from keel.domain import Action, ChatMessage, Frozen, Lang, Modifier
 from keel.embed import EmbeddingCache, QueryCache, default_embedder
 from keel.errors import InvalidInput, KeelError
 from keel.eval.cases import EvalCase, Suite, load_suite
@@ -27,10 +27,11 @@ from keel.eval.metrics import compute_metrics
 from keel.eval.score import Outcome
 from keel.judge import judge_reply
 from keel.online import conversations as convs
+from keel.online.guard import find_invented_action, find_leak
 from keel.online.kb import store
 from keel.online.model.base import GenerationRequest, ModelBackend
 from keel.online.model.registry import build_backend
-from keel.online.pipeline import MessageRequest, handle_message
+from keel.online.pipeline import MessageRequest, TurnResult, handle_message
 from keel.online.prompt import bare_messages
 from keel.online.runtime import Runtime, open_runtime
 from keel.yamlio import load_yaml
@@ -87,7 +88,6 @@ def new_run_dir(cfg: KeelConfig, rc: EvalRunConfig) -> Path:
 def suite_today(suite_dir: Path) -> date | None:
     meta = suite_dir / "_suite.yaml"
     if meta.exists():
-
         data = load_yaml(meta.read_text(encoding="utf-8")) or {}
         if data.get("today"):
             return date.fromisoformat(str(data["today"]))
@@ -221,7 +221,20 @@ def _pipeline_outcome(rt: Runtime, rc: EvalRunConfig, case: EvalCase, sample: in
         passage_ids=r.passage_ids,
         latency_ms=r.latency_ms,
         model_ms=r.stage_ms.get("model", 0.0),
+        leaked=bool(r.reply) and find_leak(r.reply or "", r.scaffold, allowed=_shown(rt, r)) is not None,
+        invented=bool(r.reply)
+        and find_invented_action(r.reply or "", r.state_text, r.decision.action is Action.HANDOFF) is not None,
     )
+
+
+def _shown(rt: Runtime, r: TurnResult) -> str:
+    """What the customer may read verbatim: the business's fixed wordings and the passages' bodies."""
+    bodies = []
+    if r.kb_version is not None and r.passage_ids:
+        index = rt.indexes.get(r.kb_version, rt.tenant)
+        wanted = set(r.passage_ids)
+        bodies = [f"{d.title}\n{d.body}" for d in index.docs if d.doc_id in wanted]
+    return "\n".join([rt.rules.fixed_wording(), *bodies])
 
 
 def run_eval(

@@ -25,6 +25,8 @@ class Outcome(Frozen):
     latency_ms: float = 0.0
     model_ms: float = 0.0
     error: str = ""
+    leaked: bool = False  # the reply repeats this turn's prompt scaffolding
+    invented: bool = False  # the reply claims an action Keel did not take
 
 
 class CaseScore(Frozen):

@@ -14,18 +14,20 @@ from pydantic import Field
 from sqlalchemy import desc, select
 
 from keel.db.schema import traces
-from keel.domain import Action, ChatMessage, Decision, Frozen, Lang, Modifier, Reason, Role
+from keel.domain import Action, ChatMessage, Decision, Frozen, Lang, Modifier, Passage, Reason, Role
 from keel.errors import InvalidInput, KeelError, NotFound
 from keel.online import conversations as convs
 from keel.online import handoff as queue
 from keel.online.decide import DecisionInput, decide, grounded, pre_decide
 from keel.online.emotion import Emotion, assess_emotion
-from keel.online.guard import GuardContext, GuardKind, GuardReport, Violation, check_reply
+from keel.online.guard import GuardKind, GuardReport, Scaffold, Violation, check_reply
+from keel.online.guard.claims import sentences
+from keel.online.guard.stage import guard_context
 from keel.online.kb.retrieve import Retrieval, retrieve, search_query
 from keel.online.kb.store import resolve_version
 from keel.online.model.base import Generation, GenerationRequest
 from keel.online.model.parse import Proposal, parse_structured, reply_schema
-from keel.online.prompt import REPLY_PREFIX, pipeline_messages
+from keel.online.prompt import REPLY_PREFIX, pipeline_messages, prompt_scaffold
 from keel.online.router.banks import Need
 from keel.online.router.route import Route, route
 from keel.online.rules import RuleHit, evaluate_rules
@@ -34,7 +36,7 @@ from keel.online.runtime import Runtime
 from keel.online.state.model import UserState
 from keel.online.state.policy import StateSignal, assess_state
 from keel.online.trace import write_trace
-from keel.text import TermMatcher, detect_lang, normalize
+from keel.text import TermMatcher, detect_lang, normalize, search_terms
 
 _SOOTHING = TermMatcher(
     ["抱歉", "对不起", "理解您", "理解你", "不便", "久等", "sorry", "apolog*", "understand", "frustrat*"]
@@ -61,6 +63,9 @@ class TurnResult(Frozen):
     lang: Lang
     latency_ms: float = 0.0
     stage_ms: dict[str, float] = Field(default_factory=dict)
+    # for the evaluation's leak / invented-action metrics; never serialised to callers
+    scaffold: Scaffold | None = Field(None, exclude=True)
+    state_text: str = Field("", exclude=True)
 
 
 def check_message(text: str, max_chars: int) -> str:
@@ -101,12 +106,40 @@ def _template(rt: Runtime, name: str, lang: Lang, **values: Any) -> str:
     return rt.rules.template(name, lang, **values)
 
 
-def _extractive(rt: Runtime, retrieval: Retrieval | None, lang: Lang) -> str | None:
+#: a quoted fallback says at most this much of the passage
+QUOTE_CHARS = 320
+
+
+def _best_sentences(rt: Runtime, passage: Passage, question: str) -> str:
+    """The sentences of *passage* that answer *question* best (e5 similarity, then shared words), in order."""
+    body = passage.full_text or passage.text
+    sents = [x for x in sentences(body.replace("\n", "\n ")) if len(x) > 1]
+    if len(body) <= QUOTE_CHARS or len(sents) <= 1:
+        return body if len(body) <= QUOTE_CHARS else body[:QUOTE_CHARS].rsplit(" ", 1)[0] + "…"
+    q = rt.embedder.query([question])[0]
+    vecs = rt.embedder.passage(sents)
+    q_terms = set(search_terms(question))
+    scores = [float(v @ q) + 0.02 * len(q_terms & set(search_terms(x))) for v, x in zip(vecs, sents, strict=True)]
+    keep: list[int] = []
+    used = 0
+    for i in sorted(range(len(sents)), key=lambda i: -scores[i]):
+        if keep and used + len(sents[i]) > QUOTE_CHARS:
+            continue
+        keep.append(i)
+        used += len(sents[i])
+        if len(keep) == 2:
+            break
+    joiner = "" if passage.lang is Lang.ZH else " "
+    return joiner.join(sents[i] for i in sorted(keep))
+
+
+def _extractive(
+    rt: Runtime, retrieval: Retrieval | None, lang: Lang, question: str, prefer: tuple[str, ...] = ()
+) -> str | None:
     if retrieval is None or not retrieval.passages:
         return None
-    top = retrieval.passages[0]
-    text = top.text if len(top.text) <= 400 else top.text[:400].rsplit(" ", 1)[0] + "…"
-    return _template(rt, "extractive", lang, title=top.title, text=text)
+    top = next((p for p in retrieval.passages if p.doc_id in prefer), retrieval.passages[0])
+    return _template(rt, "extractive", lang, title=top.title, text=_best_sentences(rt, top, question))
 
 
 def _compose(
@@ -116,6 +149,7 @@ def _compose(
     proposal: Proposal | None,
     retrieval: Retrieval | None,
     lang: Lang,
+    question: str,
 ) -> str:
     if decision.reason is Reason.RULE:
         return verdict.reply.get(lang) or next(iter(verdict.reply.values()))
@@ -127,7 +161,7 @@ def _compose(
         name = "model_failed" if decision.reason is Reason.MODEL_FAILED else "handoff"
         return _template(rt, name, lang)
     if decision.reason is Reason.MODEL_MALFORMED:
-        return _extractive(rt, retrieval, lang) or _template(rt, "clarify", lang)
+        return _extractive(rt, retrieval, lang, question) or _template(rt, "clarify", lang)
     if decision.reason is Reason.NO_GROUNDING:
         return _template(rt, "clarify", lang)
     if proposal is not None and proposal.reply:
@@ -141,27 +175,20 @@ def _with_soothing(rt: Runtime, reply: str, decision: Decision, lang: Lang) -> s
     return reply
 
 
-def _guard_context(
-    user: UserState | None,
-    signal: StateSignal,
-    retrieval: Retrieval | None,
-    customer_text: str,
-    forbidden: tuple[tuple[str, TermMatcher], ...] = (),
-) -> GuardContext:
-    evidence = [signal.evidence, signal.facts]
-    if retrieval is not None:
-        evidence += [f"{p.title}\n{p.text}" for p in retrieval.passages]
-    own = tuple(x for x in ((user.phone if user else None), (user.email if user else None)) if x)
-    return GuardContext(evidence="\n".join(evidence), customer_text=customer_text, own_data=own, forbidden=forbidden)
-
-
 def _fallback(
-    rt: Runtime, decision: Decision, report: GuardReport, retrieval: Retrieval | None, lang: Lang, is_grounded: bool
+    rt: Runtime,
+    decision: Decision,
+    report: GuardReport,
+    retrieval: Retrieval | None,
+    lang: Lang,
+    is_grounded: bool,
+    question: str,
+    cites: tuple[str, ...],
 ) -> tuple[str, Decision]:
     """A safe reply after the guard blocked one: quote the KB if grounded, else hand off."""
     kinds = ",".join(sorted({v.kind.value for v in report.violations}))
     if decision.action is Action.ANSWER and is_grounded:
-        quoted = _extractive(rt, retrieval, lang)
+        quoted = _extractive(rt, retrieval, lang, question, cites)
         if quoted:
             return quoted, decision.model_copy(
                 update={"reason": Reason.GUARD, "detail": f"guard blocked ({kinds}); quoted the KB instead"}
@@ -294,6 +321,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
 
     inp = DecisionInput(rules=verdict, state=signal, emotion=emotion, route=routed)
     retrieval: Retrieval | None = None
+    scaffold: Scaffold | None = None
     proposal: Proposal | None = None
     generation: Generation | None = None
     model_error = ""
@@ -311,16 +339,26 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         region = user.region if user and user.region else rt.rules.region_named([*earlier, text])
         retrieval = retrieve(index, query, svec, lang=lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
         clock.lap("retrieve")
+        constraints = _constraints(verdict, routed)
+        soothe = emotion.needs_soothing or verdict.soothe
+        brand = {"brand_en": rt.cfg.brand_en, "brand_zh": rt.cfg.brand_zh}
         messages = pipeline_messages(
-            brand_en=rt.cfg.brand_en,
-            brand_zh=rt.cfg.brand_zh,
+            **brand,
             lang=lang,
             passages=retrieval.passages,
             state_facts=signal.facts,
-            constraints=_constraints(verdict, routed),
-            soothe=emotion.needs_soothing or verdict.soothe,
+            constraints=constraints,
+            soothe=soothe,
             history=prior,
             message=text,
+        )
+        scaffold = prompt_scaffold(
+            **brand,
+            lang=lang,
+            passages=retrieval.passages,
+            state_facts=signal.facts,
+            constraints=constraints,
+            soothe=soothe,
         )
         gen_cfg = rt.cfg.generation
         request = GenerationRequest(
@@ -355,15 +393,20 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         decision = decide(inp, rt.cfg.retrieval, rt.cfg.decision, rt.cfg.router)
         clock.lap("decide")
 
-    reply = _with_soothing(rt, _compose(rt, decision, verdict, proposal, retrieval, lang), decision, lang)
+    reply = _with_soothing(rt, _compose(rt, decision, verdict, proposal, retrieval, lang, text), decision, lang)
     report = GuardReport()
-    if decision.reason in (Reason.MODEL, Reason.SMALL_TALK):
-        ctx = _guard_context(
-            user,
-            signal,
-            retrieval,
-            "\n".join([*(m.content for m in prior if m.role is Role.USER), text]),
-            tuple((t, rt.rules.topics[t]) for t in verdict.forbid_topics if t in rt.rules.topics),
+    if proposal is not None and proposal.ok and decision.reason in (Reason.MODEL, Reason.SMALL_TALK):
+        ctx = guard_context(
+            user=user,
+            signal=signal,
+            retrieval=retrieval,
+            proposal=proposal,
+            decision=decision,
+            customer_text="\n".join([*earlier, text]),
+            scaffold=scaffold,
+            fixed=rt.rules.fixed_wording(),
+            forbidden=tuple((t, rt.rules.topics[t]) for t in verdict.forbid_topics if t in rt.rules.topics),
+            cfg=rt.cfg.retrieval,
         )
         report = check_reply(reply, ctx)
         if decision.action is Action.ANSWER and detect_lang(reply, lang) is not lang:
@@ -371,7 +414,9 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
                 violations=(*report.violations, Violation(kind=GuardKind.LANGUAGE, evidence="reply language differs"))
             )
         if not report.passed:
-            reply, decision = _fallback(rt, decision, report, retrieval, lang, grounded(inp, rt.cfg.retrieval))
+            reply, decision = _fallback(
+                rt, decision, report, retrieval, lang, grounded(inp, rt.cfg.retrieval), text, proposal.cites
+            )
             reply = _with_soothing(rt, reply, decision, lang)
     clock.lap("guard")
 
@@ -427,6 +472,8 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         lang=lang,
         latency_ms=clock.total(),
         stage_ms=clock.stages,
+        scaffold=scaffold,
+        state_text=signal.agent_facts or signal.facts,
     )
 
 

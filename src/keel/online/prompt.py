@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from keel.domain import ChatMessage, Lang, Passage, Role, Validity
+from keel.online.guard.leak import Scaffold
 from keel.online.rules.schema import Constraint
 
 REPLY_PREFIX = ""  # the model writes the reply directly; small models echo template lines
@@ -69,21 +70,29 @@ _VALIDITY = {
 }
 
 
+def _meta(p: Passage, lang: Lang) -> str:
+    _p, _c, _n, _a, regions, valid = _HEAD[lang]
+    meta = f"{regions}: {','.join(p.regions)}"
+    if p.valid_from or p.valid_to:
+        meta += f"; {valid}: {p.valid_from or '…'} – {p.valid_to or '…'}"
+    if p.validity is not Validity.IN_FORCE:
+        meta += f"; {_VALIDITY[lang][p.validity]}"
+    if not p.for_region:
+        meta += "; 不适用于该客户所在地区" if lang is Lang.ZH else "; does NOT apply to the customer's region"
+    return meta
+
+
 def _passage_block(passages: Sequence[Passage], lang: Lang) -> str:
-    _p, _c, none, _a, regions, valid = _HEAD[lang]
     if not passages:
-        return none
-    out = []
-    for i, p in enumerate(passages, 1):
-        meta = f"{regions}: {','.join(p.regions)}"
-        if p.valid_from or p.valid_to:
-            meta += f"; {valid}: {p.valid_from or '…'} – {p.valid_to or '…'}"
-        if p.validity is not Validity.IN_FORCE:
-            meta += f"; {_VALIDITY[lang][p.validity]}"
-        if not p.for_region:
-            meta += "; 不适用于该客户所在地区" if lang is Lang.ZH else "; does NOT apply to the customer's region"
-        out.append(f"[P{i}] {p.title} ({meta})\n{p.text}")
-    return "\n\n".join(out)
+        return _HEAD[lang][2]
+    return "\n\n".join(f"[P{i}] {p.title} ({_meta(p, lang)})\n{p.text}" for i, p in enumerate(passages, 1))
+
+
+def _notes(lang: Lang, soothe: bool, constraints: Sequence[Constraint]) -> list[str]:
+    notes = [_LANGUAGE[lang]]
+    if soothe:
+        notes.append(_SOOTHE[lang])
+    return notes + [_CONSTRAINT[c][lang] for c in constraints]
 
 
 def static_prefix(brand_en: str, brand_zh: str) -> str:
@@ -104,10 +113,7 @@ def pipeline_messages(
 ) -> tuple[ChatMessage, ...]:
     """System prompt = the static prefix, then this message's language, notes, passages and state."""
     p_head, c_head, _n, anon, _r, _v = _HEAD[lang]
-    parts = [static_prefix(brand_en, brand_zh), _LANGUAGE[lang]]
-    if soothe:
-        parts.append(_SOOTHE[lang])
-    parts += [_CONSTRAINT[c][lang] for c in constraints]
+    parts = [static_prefix(brand_en, brand_zh), *_notes(lang, soothe, constraints)]
     parts.append(f"{p_head}\n{_passage_block(passages, lang)}")
     parts.append(f"{c_head}\n{state_facts or anon}")
     system = ChatMessage(role=Role.SYSTEM, content="\n\n".join(parts))
@@ -117,6 +123,27 @@ def pipeline_messages(
         if m.role in (Role.USER, Role.ASSISTANT, Role.AGENT)
     ]
     return (system, *turns, ChatMessage(role=Role.USER, content=message))
+
+
+def prompt_scaffold(
+    *,
+    brand_en: str,
+    brand_zh: str,
+    lang: Lang,
+    passages: Sequence[Passage],
+    state_facts: str,
+    constraints: Sequence[Constraint],
+    soothe: bool,
+) -> Scaffold:
+    """What ``pipeline_messages`` wraps around the facts, for the leak check: instructions, heads and
+    labels, passage metadata and the customer block."""
+    heads = tuple(h for lang_heads in _HEAD.values() for h in lang_heads[:4])
+    return Scaffold(
+        instructions=(static_prefix(brand_en, brand_zh), *_notes(lang, soothe, constraints)),
+        heads=(*heads, *(f"P{i}" for i in range(1, len(passages) + 1))),
+        meta=tuple(_meta(p, lang) for p in passages),
+        state_block=state_facts,
+    )
 
 
 _BARE = {

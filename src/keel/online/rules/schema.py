@@ -168,6 +168,10 @@ class RuleSet:
                 return region
         return None
 
+    def fixed_wording(self) -> str:
+        """Every template in every language: the business's own words, which a reply may use freely."""
+        return "\n".join(text for texts in self.templates.values() for text in texts.values())
+
     def template(self, name: str, lang: Lang, **values: Any) -> str:
         texts = self.templates.get(name)
         if not texts:

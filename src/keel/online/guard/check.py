@@ -1,4 +1,10 @@
-"""The output guard: no unapproved promises, no one else's data, no unsupported numbers, no forbidden topic."""
+"""The output guard: what a reply may not do before it reaches the customer.
+
+No unapproved promise, no one else's personal data, no topic a matched rule forbids, no prompt
+scaffolding repeated (``leak``), no action Keel did not take (``actions``), and no claim the cited
+passages or the customer's state do not support (``claims``): numbers, codes, menu steps and the
+sentences themselves. An answer must cite what it relies on, and what it cites must fit the question.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from keel.domain import Frozen
+from keel.online.guard.actions import find_invented_action
+from keel.online.guard.claims import unsupported_code, unsupported_number, unsupported_sentence
+from keel.online.guard.leak import Scaffold, find_leak
 from keel.redact import find_personal_data
 from keel.text import TermMatcher, normalize
 
@@ -15,7 +24,9 @@ class GuardKind(StrEnum):
     PROMISE = "unapproved_promise"
     PERSONAL_DATA = "personal_data"
     UNSUPPORTED = "unsupported_claim"
-    INTERNAL = "internal_info"
+    LEAK = "prompt_leak"
+    INVENTED_ACTION = "invented_action"
+    UNCITED = "uncited"
     LANGUAGE = "wrong_language"
     FORBIDDEN_TOPIC = "forbidden_topic"
 
@@ -35,10 +46,18 @@ class GuardReport(Frozen):
 
 @dataclass(frozen=True)
 class GuardContext:
-    evidence: str  # retrieved passages + the user's own state values
+    evidence: str  # what claims may rest on: the cited passages + the user's own state values
     customer_text: str  # what the customer wrote in this conversation
     own_data: tuple[str, ...] = ()  # the asking user's phone / e-mail
     forbidden: tuple[tuple[str, TermMatcher], ...] = ()  # (topic, its terms) a matched rule forbids
+    uncited: str = ""  # retrieved passages the reply does not cite (a number found only there is flagged)
+    scaffold: Scaffold | None = None  # this turn's prompt scaffolding (None: no prompt, nothing to leak)
+    shown: str = ""  # text the customer may see verbatim: passage bodies, fixed wordings
+    state_text: str = ""  # the customer block: what the company's systems say happened
+    fixed: str = ""  # the business's fixed wordings (templates): allowed without a citation
+    handing_off: bool = False  # the decision hands off, so "passed to a colleague" is true
+    check_claims: bool = True  # False: a reply of fixed wording only (no model claims to check)
+    citation_problem: str = ""  # set by the caller: the answer cites nothing, or a passage that does not fit
 
 
 _PROMISES = TermMatcher(
@@ -86,49 +105,6 @@ _PROMISES = TermMatcher(
         "bonus voucher",
     ]
 )
-_INTERNAL = TermMatcher(
-    [
-        "action:",
-        "reply:",
-        "【资料】",
-        "【客户信息】",
-        "[passages]",
-        "[customer]",
-        "<|im_start|>",
-        "system prompt",
-        "系统提示",
-    ]
-)
-_NUMBER = re.compile(r"(?<![A-Za-z0-9])\d+(?:[.,]\d+)?")
-_CODE = re.compile(r"\b[A-Z]{2,}[0-9]{2,}\b")
-_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CN_NUM = re.compile(r"[零一二两三四五六七八九十]+(?=[天日个周月年元块%倍次])")
-
-
-def _cn_to_int(s: str) -> int | None:
-    if s == "十":
-        return 10
-    if "十" in s:
-        head, _, tail = s.partition("十")
-        tens = _CN_DIGITS.get(head, 1) if head else 1
-        ones = _CN_DIGITS.get(tail, 0) if tail else 0
-        return tens * 10 + ones
-    if len(s) == 1:
-        return _CN_DIGITS.get(s)
-    return None
-
-
-def numbers_in(text: str) -> set[str]:
-    """Numbers written with digits or simple Chinese numerals (七天 → 7), normalised."""
-    found = {n.replace(",", "") for n in _NUMBER.findall(text)}
-    for m in _CN_NUM.finditer(text):
-        value = _cn_to_int(m.group(0))
-        if value is not None:
-            found.add(str(value))
-    return {n[:-2] if n.endswith(".0") else n for n in found}
-
-
-_TRIVIAL = {"0", "1", "2", "3"}  # list markers and small counts
 
 
 def _digits(s: str) -> str:
@@ -160,18 +136,23 @@ def check_reply(reply: str, ctx: GuardContext) -> GuardReport:
         if term:
             violations.append(Violation(kind=GuardKind.FORBIDDEN_TOPIC, evidence=f"{topic}: {term}"))
 
-    internal = _INTERNAL.find(text)
-    if internal:
-        violations.append(Violation(kind=GuardKind.INTERNAL, evidence=internal))
+    leak = find_leak(reply, ctx.scaffold, allowed=f"{ctx.shown}\n{ctx.customer_text}")
+    if leak:
+        violations.append(Violation(kind=GuardKind.LEAK, evidence=leak))
 
-    supported = numbers_in(ctx.evidence) | numbers_in(ctx.customer_text) | numbers_in(" ".join(ctx.own_data))
-    for number in sorted(numbers_in(reply)):
-        if number in _TRIVIAL or number in supported:
-            continue
-        violations.append(Violation(kind=GuardKind.UNSUPPORTED, evidence=f"number {number} not in the passages"))
-        break
-    for code in _CODE.findall(reply):
-        if code.lower() not in evidence and code.lower() not in customer:
-            violations.append(Violation(kind=GuardKind.UNSUPPORTED, evidence=f"code {code} not in the passages"))
-            break
+    invented = find_invented_action(reply, ctx.state_text, ctx.handing_off)
+    if invented:
+        violations.append(Violation(kind=GuardKind.INVENTED_ACTION, evidence=invented))
+
+    if ctx.citation_problem:
+        violations.append(Violation(kind=GuardKind.UNCITED, evidence=ctx.citation_problem))
+
+    if ctx.check_claims:
+        claim = (
+            unsupported_number(reply, ctx.evidence, ctx.customer_text, ctx.uncited)
+            or unsupported_code(reply, ctx.evidence, ctx.customer_text)
+            or unsupported_sentence(reply, ctx.evidence, ctx.customer_text, ctx.fixed)
+        )
+        if claim:
+            violations.append(Violation(kind=GuardKind.UNSUPPORTED, evidence=claim))
     return GuardReport(violations=tuple(violations))
