@@ -20,12 +20,6 @@ class Lang(StrEnum):
     EN = "en"
 
 
-class Region(StrEnum):
-    CN = "cn"
-    HK = "hk"
-    EU = "eu"
-
-
 class Role(StrEnum):
     USER = "user"
     ASSISTANT = "assistant"

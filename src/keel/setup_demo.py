@@ -73,7 +73,7 @@ def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[st
         )
         log(f"published KB version {v2.version} (overlay: cn shipping threshold changed)")
         published = True
-    build_state_provider(cfg.state, cfg.home, DEMO_DIR / "users.json")
+    build_state_provider(cfg.state, cfg.home, DEMO_DIR / "users.json", cfg.business)
     demo_agents = ensure_demo_agents(db, log)
     api_key, key_file = ensure_demo_key(db, cfg.home)
     model_dir = None

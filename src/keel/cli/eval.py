@@ -20,7 +20,7 @@ def run(
     kb_version: int | None = typer.Option(None, "--kb-version", help="KB version to pin (default: in force)"),
     samples: int = typer.Option(1, "--samples", "-k", help="samples per case (pass^k)"),
     bare: bool = typer.Option(False, "--bare", help="the bare model: no rules, retrieval, state or guard"),
-    suite: Path = typer.Option(Path("evals/suite"), "--suite", help="suite folder"),
+    suite: Path | None = typer.Option(None, "--suite", help="suite folder (default: the config's eval_suite)"),
     out: Path | None = typer.Option(None, "--out", help="run folder (default: <home>/runs/<id>)"),
     resume: str | None = typer.Option(None, "--resume", help="continue an interrupted run (id or folder)"),
     category: list[str] = typer.Option([], "--category", "-c", help="only these categories"),
@@ -43,7 +43,7 @@ def run(
         rc = EvalRunConfig.model_validate(prior)
     else:
         rc = EvalRunConfig(
-            suite=suite,
+            suite=suite or cfg.eval_suite,
             model=model,
             kb_version=kb_version,
             samples=samples,
@@ -184,7 +184,9 @@ def judge_check(
 @app.command("retrieval")
 @friendly
 def retrieval(
-    suite: Path = typer.Option(Path("evals/suite"), "--suite", help="suite folder (cases with gold_topics count)"),
+    suite: Path | None = typer.Option(
+        None, "--suite", help="suite folder (cases with gold_topics count; default: the config's eval_suite)"
+    ),
     kb_version: int | None = typer.Option(None, "--kb-version", help="KB version to pin (default: in force)"),
     split: str = typer.Option("test", "--split", help="dev | test | all (halves by paraphrase group)"),
     tune: bool = typer.Option(False, "--tune", help="choose fusion weights on the dev half, then report --split"),
@@ -199,6 +201,7 @@ def retrieval(
     from keel.online.runtime import open_runtime
 
     cfg = config()
+    suite = suite or cfg.eval_suite
     loaded = load_suite(suite)
     rt = open_runtime(cfg, model=ScriptedModel())
     version = resolve_version(rt.db, kb_version, rt.tenant)

@@ -24,8 +24,9 @@ def publish(
     tenant: str = TENANT,
 ) -> None:
     """Validate every document, then publish them as a new version, atomically."""
-    db = open_database(config().db_url)
-    info = store.publish_folder(db, folder, overlay=overlay, note=note, tenant=tenant)
+    cfg = config()
+    db = open_database(cfg.db_url)
+    info = store.publish_folder(db, folder, overlay=overlay, note=note, tenant=tenant, regions=cfg.business.regions)
     console.print(f"[green]published[/] KB version {info.version} ({info.doc_count} documents) — now in force")
 
 

@@ -13,6 +13,7 @@ from keel.cli import chat as chat_cmd
 from keel.cli import eval as eval_cmd
 from keel.cli import handoff as handoff_cmd
 from keel.cli import importers as importers_cmd
+from keel.cli import init as init_cmd
 from keel.cli import kb as kb_cmd
 from keel.cli import keys as keys_cmd
 from keel.cli import prefs as prefs_cmd
@@ -38,6 +39,7 @@ app.add_typer(train_cmd.models_app, name="models")
 app.add_typer(agents_cmd.app, name="agents")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(importers_cmd.app, name="import")
+app.add_typer(init_cmd.app)  # keel init | check | setup
 model_app = typer.Typer(help="The local model cache.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 demo_app = typer.Typer(help="The embedded demo shop.", no_args_is_help=True)

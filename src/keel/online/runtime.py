@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from keel.config import DEMO_DIR, KeelConfig
+from keel.config import KeelConfig
 from keel.db import Database, open_database
 from keel.embed import Embedder, EmbeddingCache, default_embedder
 from keel.online.kb.index import IndexRegistry
@@ -52,7 +52,7 @@ def open_runtime(
         cfg=cfg,
         db=db,
         rules=load_rules(cfg.rules_path, embedder),
-        state=state or build_state_provider(cfg.state, cfg.home, DEMO_DIR / "users.json"),
+        state=state or build_state_provider(cfg.state, cfg.home, cfg.customers, cfg.business),
         indexes=IndexRegistry(db, cache),
         embedder=embedder,
         model=model or build_backend(cfg),

@@ -14,13 +14,14 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from keel.domain import Frozen, Lang, Region
+from keel.business import ALL_REGIONS, ID_PATTERN
+from keel.domain import Frozen, Lang
 from keel.errors import InvalidInput
 from keel.yamlio import load_yaml
 
-ALL_REGIONS = "all"
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
+FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_REGION = re.compile(ID_PATTERN)
 
 
 class DocKind(StrEnum):
@@ -57,11 +58,11 @@ class KBDocument(Frozen):
     @field_validator("regions", mode="before")
     @classmethod
     def _regions(cls, v: Any) -> tuple[str, ...]:
+        # which regions exist is the business's to say (checked on publish and by `keel check`)
         values = [v] if isinstance(v, str) else list(v or [ALL_REGIONS])
-        allowed = {r.value for r in Region} | {ALL_REGIONS}
-        bad = [r for r in values if r not in allowed]
+        bad = [r for r in values if not isinstance(r, str) or not _REGION.match(r)]
         if bad:
-            raise ValueError(f"unknown region(s) {bad}; use {sorted(allowed)}")
+            raise ValueError(f"region ids {bad} must be lower-case letters, digits, '_' or '-' (or '{ALL_REGIONS}')")
         return tuple(sorted(set(values)))
 
     @property
@@ -80,7 +81,7 @@ DOC_SUFFIXES = frozenset({".md", ".markdown", ".yaml", ".yml"})
 
 
 def _parse_markdown(name: str, text: str) -> list[dict[str, Any]]:
-    m = _FRONT_MATTER.match(text)
+    m = FRONT_MATTER.match(text)
     if not m:
         raise InvalidInput(f"{name}: a Markdown document must start with '---' front matter")
     meta = load_yaml(m.group(1)) or {}
@@ -145,6 +146,23 @@ def parse_documents(files: Iterable[tuple[str, bytes]], source: str = "the uploa
     if not docs:
         raise InvalidInput(f"{source}: no documents (.md with front matter, or .yaml)")
     return docs
+
+
+def undeclared_regions(docs: Iterable[KBDocument], regions: Iterable[str]) -> list[tuple[KBDocument, str]]:
+    """(document, region) for every region a document names that the business does not declare."""
+    known = set(regions) | {ALL_REGIONS}
+    return [(d, r) for d in docs for r in d.regions if r not in known]
+
+
+def check_regions(docs: Iterable[KBDocument], regions: Iterable[str], source: str = "the documents") -> None:
+    """Refuse documents scoped to a region the business does not serve (a typo would hide them)."""
+    bad = undeclared_regions(docs, regions)
+    if bad:
+        listed = "; ".join(f"{d.doc_id}: {r!r}" for d, r in bad[:5])
+        raise InvalidInput(
+            f"{source}: region(s) the business does not declare ({listed}); business.yaml `regions:` has "
+            f"{', '.join(sorted(set(regions)))}"
+        )
 
 
 def load_folder(folder: Path) -> list[KBDocument]:

@@ -13,7 +13,6 @@ import bm25s
 import numpy as np
 
 from keel.db import Database
-from keel.domain import Region
 from keel.embed import EmbeddingCache
 from keel.online.kb import store
 from keel.online.kb.documents import ALL_REGIONS, KBDocument
@@ -58,7 +57,8 @@ class KBIndex:
     chunk_texts: tuple[str, ...]  # the paragraph of each chunk (without the title)
     valid_from: np.ndarray  # date ordinals, 0 = open
     valid_to: np.ndarray  # date ordinals, max = open
-    region_bits: np.ndarray  # bit per region; all bits for "all"
+    all_regions: np.ndarray  # (n_docs,) bool: the document serves every region
+    region_docs: dict[str, np.ndarray]  # region → (n_docs,) bool: scoped to that region by name
 
     def eligible(self, day_ordinal: int, region: str | None) -> np.ndarray:
         """Mask of documents in force on the day and for the region (None = any region)."""
@@ -70,22 +70,22 @@ class KBIndex:
     def for_region(self, region: str | None) -> np.ndarray:
         if region is None:
             return np.ones(len(self.docs), dtype=bool)
-        return np.asarray((self.region_bits & REGION_BITS.get(region, 0)) != 0)
+        named = self.region_docs.get(region)
+        return self.all_regions.copy() if named is None else self.all_regions | named
 
 
-REGION_BITS = {r.value: 1 << i for i, r in enumerate(Region)}
-_ALL_BITS = sum(REGION_BITS.values())
-
-
-def _arrays(docs: list[KBDocument]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arrays(docs: list[KBDocument]) -> tuple[np.ndarray, np.ndarray]:
     big = np.iinfo(np.int64).max
     vf = np.array([d.valid_from.toordinal() if d.valid_from else 0 for d in docs], dtype=np.int64)
     vt = np.array([d.valid_to.toordinal() if d.valid_to else big for d in docs], dtype=np.int64)
-    bits = np.array(
-        [_ALL_BITS if ALL_REGIONS in d.regions else sum(REGION_BITS[r] for r in d.regions) for d in docs],
-        dtype=np.int64,
-    )
-    return vf, vt, bits
+    return vf, vt
+
+
+def _regions(docs: list[KBDocument]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Which documents serve every region, and which name each region (any region id the KB uses)."""
+    every = np.array([ALL_REGIONS in d.regions for d in docs], dtype=bool)
+    names = sorted({r for d in docs for r in d.regions if r != ALL_REGIONS})
+    return every, {r: np.array([r in d.regions for d in docs], dtype=bool) for r in names}
 
 
 def _sanitized(version: int, docs: list[KBDocument]) -> list[KBDocument]:
@@ -96,7 +96,10 @@ def _sanitized(version: int, docs: list[KBDocument]) -> list[KBDocument]:
         if clean.dropped or clean.redacted:
             log.warning(
                 "KB version %s, %s: %d instruction-like sentence(s) dropped%s",
-                version, doc.doc_id, len(clean.dropped), ", personal data redacted" if clean.redacted else "",
+                version,
+                doc.doc_id,
+                len(clean.dropped),
+                ", personal data redacted" if clean.redacted else "",
             )
             doc = doc.model_copy(update={"body": clean.text})
         out.append(doc)
@@ -119,7 +122,8 @@ def build_index(
     pieces = [(i, f"{d.title}\n{p}", p) for i, d in enumerate(docs) for p in paragraphs(d)]
     chunk_vectors = cache.passages([c for _, c, _ in pieces])
     chunk_doc = np.array([i for i, _, _ in pieces], dtype=np.int64)
-    vf, vt, bits = _arrays(docs)
+    vf, vt = _arrays(docs)
+    every, named = _regions(docs)
     return KBIndex(
         version=version,
         docs=tuple(docs),
@@ -132,7 +136,8 @@ def build_index(
         chunk_texts=tuple(p for _, _, p in pieces),
         valid_from=vf,
         valid_to=vt,
-        region_bits=bits,
+        all_regions=every,
+        region_docs=named,
     )
 
 

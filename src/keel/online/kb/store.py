@@ -19,7 +19,7 @@ from keel.db.engine import utcnow
 from keel.db.schema import kb_documents, kb_head, kb_versions
 from keel.domain import Frozen
 from keel.errors import InvalidInput, NotFound
-from keel.online.kb.documents import KBDocument, load_folder
+from keel.online.kb.documents import KBDocument, check_regions, load_folder
 
 
 class VersionInfo(Frozen):
@@ -174,9 +174,18 @@ def publish_documents(
 
 
 def publish_folder(
-    db: Database, folder: Path, *, overlay: bool = False, note: str = "", tenant: str = "default"
+    db: Database,
+    folder: Path,
+    *,
+    overlay: bool = False,
+    note: str = "",
+    tenant: str = "default",
+    regions: Iterable[str] | None = None,
 ) -> VersionInfo:
+    """Validate every file (and, given the business's *regions*, every document's regions), then publish."""
     docs = load_folder(folder)  # every file is validated before anything is written
+    if regions is not None:
+        check_regions(docs, regions, str(folder))
     return publish_documents(db, docs, overlay=overlay, note=note, source=str(folder), tenant=tenant)
 
 

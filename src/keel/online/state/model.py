@@ -1,4 +1,10 @@
-"""The shape of a user's runtime state, as the company's own systems report it."""
+"""The shape of a user's runtime state, as the company's own systems report it.
+
+What is generic lives here (ids, amounts, a status, dates of purchase, risk, complaints); what a
+business adds — its statuses, regions, membership programmes and free-form facts — is declared in
+its ``business.yaml`` and checked by :func:`keel.online.state.validate.check_user`. A field that is
+neither is an error naming the field, never silently dropped.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from keel.business import Money
+
 
 class RiskLevel(StrEnum):
     LOW = "low"
@@ -14,43 +22,30 @@ class RiskLevel(StrEnum):
     HIGH = "high"
 
 
-class OrderStatus(StrEnum):
-    PLACED = "placed"
-    DISPATCHED = "dispatched"
-    IN_TRANSIT = "in_transit"
-    DELIVERED = "delivered"
-    RETURNED = "returned"
-    CANCELLED = "cancelled"
-
-
-class TicketStatus(StrEnum):
-    OPEN = "open"
-    IN_PROGRESS = "in_progress"
-    WAITING_CUSTOMER = "waiting_customer"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
+#: a fact's value as the company's system reports it: text, an ISO date, a number, a bool, money, or
+#: null (known to be unset, e.g. no tax id on file)
+FactValue = bool | int | float | str | Money | None
 
 
 class _State(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Order(_State):
+    """One purchase (an order, a subscription, a booking — the business names it)."""
+
     order_id: str
     items: tuple[str, ...] = ()
     amount: float | None = None
     currency: str | None = None
-    status: OrderStatus
+    status: str = Field(description="one of the business's order statuses (business.yaml `order.statuses`)")
     placed_at: date | None = None
-    dispatched_at: date | None = None
-    promised_by: date | None = None
-    delivered_at: date | None = None
-    payment: str | None = None
+    facts: dict[str, FactValue] = Field(default_factory=dict, description="facts declared in business.yaml")
 
 
 class Ticket(_State):
     ticket_id: str
-    status: TicketStatus
+    status: str = Field(description="one of the business's ticket statuses (business.yaml `ticket.statuses`)")
     subject: str = ""
     escalated: bool = False
     opened_at: date | None = None
@@ -61,12 +56,17 @@ class UserState(_State):
     user_id: str
     name: str | None = None
     lang: str | None = None
-    region: str | None = None
+    region: str | None = Field(None, description="one of the business's regions")
     risk_level: RiskLevel = RiskLevel.LOW
-    member: bool = False
+    memberships: tuple[str, ...] = Field((), description="the business's membership programmes the customer is in")
     phone: str | None = None
     email: str | None = None
     complaints_90d: int = Field(0, ge=0)
     orders: tuple[Order, ...] = ()
     tickets: tuple[Ticket, ...] = ()
+    facts: dict[str, FactValue] = Field(default_factory=dict, description="facts declared in business.yaml")
+    verify: dict[str, str] = Field(
+        default_factory=dict, description="values an identity check may ask the customer for (never in the prompt)"
+    )
     notes: str | None = None
+

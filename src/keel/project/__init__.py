@@ -1,0 +1,1 @@
+"""A business's project folder: scaffold it (`keel init`), check it (`keel check`), set it up (`keel setup`)."""
