@@ -5,6 +5,8 @@ Every problem names the field (``orders[0].status``) so a bad customer file is f
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -87,8 +89,29 @@ def parse_user(row: Any, business: Business | None) -> tuple[UserState | None, l
     try:
         user = UserState.model_validate(row)
     except ValidationError as exc:
-        return None, validation_problems(exc)
+        problems = validation_problems(exc)
+        if business is not None:  # the rest of the record is still checked, so one pass finds everything
+            trimmed = _without(row, [tuple(e["loc"]) for e in exc.errors() if e["type"] == "extra_forbidden"])
+            with contextlib.suppress(ValidationError):
+                problems += check_user(business, UserState.model_validate(trimmed))
+        return None, problems
     return user, (check_user(business, user) if business is not None else [])
+
+
+def _without(row: Any, locs: list[tuple[int | str, ...]]) -> Any:
+    """A copy of *row* without the fields at *locs* (the unknown ones)."""
+    if not locs:
+        return row
+    row = json.loads(json.dumps(row, default=str))
+    for loc in locs:
+        node = row
+        for part in loc[:-1]:
+            node = node[part] if isinstance(node, list | dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict):
+            node.pop(str(loc[-1]), None)
+    return row
 
 
 def upgrade_legacy(row: dict[str, Any], business: Business | None) -> dict[str, Any]:
