@@ -26,6 +26,7 @@ from keel.console.web import (
     current_agent,
     database,
     flash,
+    keel_config,
     redirect,
     render,
     require,
@@ -33,6 +34,7 @@ from keel.console.web import (
 )
 from keel.errors import InvalidInput, UserError
 from keel.online.kb import store
+from keel.online.kb.documents import check_regions
 
 router = APIRouter(route_class=ConsoleRoute)
 PAGE = Page(key="kb", path="/console/kb", label="nav.kb", router=router, landing_for=Permission.PUBLISH_KB)
@@ -126,6 +128,7 @@ async def publish(request: Request, agent: Agent = Depends(current_agent)) -> Re
 def _publish(request: Request, agent: Agent, files: list[UploadedFile], kept: dict[str, Any]) -> store.VersionInfo:
     db, tenant = database(request)
     docs = documents_from_upload(files)
+    check_regions(docs, keel_config(request).business.regions, ", ".join(f.name for f in files))
     source = f"console upload by {agent.name}: " + ", ".join(f.name for f in files)
     return store.publish_documents(
         db, docs, overlay=kept["overlay"], note=kept["note"], source=source[:500], tenant=tenant
