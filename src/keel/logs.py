@@ -11,14 +11,21 @@ _LOGGERS = ("", "keel", "uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchem
 
 
 class RedactingFilter(logging.Filter):
-    """Formats the message (and any traceback) once, redacted; arguments never reach the output raw."""
+    """Redacts the message, each argument and any traceback; arguments never reach the output raw."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # arguments stay arguments (uvicorn's access formatter unpacks them), each redacted; the
+        # format string is redacted too, for messages built before logging
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
         try:
-            message = record.getMessage()
+            record.getMessage()
         except Exception:  # a bad format string must not lose the record
-            message = str(record.msg)
-        record.msg, record.args = redact(message), None
+            record.msg, record.args = redact(str(record.msg)), None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:

@@ -19,7 +19,7 @@ from keel.cli import keys as keys_cmd
 from keel.cli import prefs as prefs_cmd
 from keel.cli import router as router_cmd
 from keel.cli import train as train_cmd
-from keel.cli.common import STATE, config, console, friendly, read_text_arg
+from keel.cli.common import STATE, config, console, err_console, friendly, read_text_arg
 from keel.errors import ConfigError, InvalidInput
 
 app = typer.Typer(
@@ -64,24 +64,60 @@ def ask(
     user: str | None = typer.Option(None, "--user", "-u", help="demo/CRM user id, e.g. u1001"),
     conversation: str | None = typer.Option(None, "--conversation", "-c", help="conversation id (default: new)"),
     kb_version: int | None = typer.Option(None, "--kb-version", help="pin the KB version"),
+    server: str | None = typer.Option(
+        None,
+        "--server",
+        envvar="KEEL_SERVER",
+        help="send to a running `keel serve` (e.g. http://127.0.0.1:8000): the model stays loaded and its "
+        "prompt cache warm, so a second message does not pay for loading and the static prompt again",
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="KEEL_API_KEY", help="API key for --server (default: the demo key file)"
+    ),
 ) -> None:
     """Send one message through the whole online path and print the result as JSON."""
     import uuid
+
+    conv = conversation or f"cli-{uuid.uuid4().hex[:12]}"
+    text = read_text_arg(message)
+    if server:
+        print(json.dumps(_ask_server(server, api_key, conv, text, user, kb_version), ensure_ascii=False, indent=2))
+        return
 
     from keel.online.pipeline import MessageRequest, handle_message
     from keel.online.runtime import open_runtime
 
     rt = open_runtime(config())
-    result = handle_message(
-        rt,
-        MessageRequest(
-            conversation_id=conversation or f"cli-{uuid.uuid4().hex[:12]}",
-            text=read_text_arg(message),
-            user_id=user,
-            kb_version=kb_version,
-        ),
-    )
+    result = handle_message(rt, MessageRequest(conversation_id=conv, text=text, user_id=user, kb_version=kb_version))
     print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    if STATE.model != "scripted":
+        err_console.print(
+            "[dim]tip: `keel serve` keeps the model warm; then `keel ask --server http://127.0.0.1:8000 …`[/]"
+        )
+
+
+def _ask_server(
+    server: str, api_key: str | None, conv: str, text: str, user: str | None, kb_version: int | None
+) -> dict[str, object]:
+    import httpx
+
+    key = api_key
+    if key is None:
+        key_file = config().home / "demo-api-key"
+        key = key_file.read_text(encoding="utf-8").strip() if key_file.is_file() else None
+    if not key:
+        raise InvalidInput("--server needs an API key: --api-key, $KEEL_API_KEY or the demo key file")
+    url = f"{server.rstrip('/')}/v1/conversations/{conv}/messages"
+    body = {"text": text, "user_id": user, "kb_version": kb_version}
+    try:
+        resp = httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    except httpx.HTTPError as exc:
+        raise InvalidInput(f"cannot reach the Keel server at {server}: {exc}") from None
+    data = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+    if resp.status_code >= 400:
+        err = data.get("error", {}) if isinstance(data, dict) else {}
+        raise InvalidInput(f"the server answered {resp.status_code}: {err.get('message') or resp.text[:200]}")
+    return data
 
 
 @app.command()
@@ -112,8 +148,15 @@ def serve(
         raise ConfigError("several workers need a shared database file or PostgreSQL, not :memory:")
     os.environ["KEEL_SERVE_CONFIG"] = cfg.model_dump_json()
     console.print(f"Keel on http://{host}:{port}  (API docs: /docs; {workers} worker(s), {cfg.db_url.split(':')[0]})")
-    uvicorn.run("keel.api.app:app_from_env", host=host, port=port, workers=workers, factory=True,
-                log_level=log_level, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        "keel.api.app:app_from_env",
+        host=host,
+        port=port,
+        workers=workers,
+        factory=True,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+    )
 
 
 @model_app.command("prepare")
@@ -146,9 +189,7 @@ def demo_setup(
     from keel.setup_demo import setup_demo
 
     report = setup_demo(config(), prepare_model=not skip_model, log=lambda m: console.print(f"• {m}"))
-    console.print(
-        f"[green]demo ready:[/] KB versions {list(report.kb_versions)}, in force: v{report.current_version}"
-    )
+    console.print(f"[green]demo ready:[/] KB versions {list(report.kb_versions)}, in force: v{report.current_version}")
     if report.api_key:
         console.print(f"demo API key (tenant default, shown once; also in {report.api_key_file}):")
         print(report.api_key)
