@@ -314,7 +314,9 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         routed = route(rt.router.head, context, cvec, rt.cfg.router, rt.embedder.query)
     clock.lap("route")
     account = routed is not None and routed.need is Need.ACCOUNT
-    signal = assess_state(user, norm, lang, rt.rules, rt.cfg.decision, rt.today(), account_hint=account)
+    signal = assess_state(
+        user, norm, lang, rt.rules, rt.cfg.decision, rt.today(), account_hint=account, business=rt.cfg.business
+    )
     clock.lap("state")
     emotion = assess_emotion(text, lang)
     clock.lap("emotion")
