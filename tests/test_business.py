@@ -255,3 +255,20 @@ def test_business_round_trips_through_a_dumped_config():
     again = KeelConfig.model_validate_json(cfg.model_dump_json())
     assert again.business == cfg.business and isinstance(again.business, Business)
     assert again.rules_path == SKYLARK / "rules.yaml" and again.state == f"json:{SKYLARK / 'customers.json'}"
+
+
+def _system_prompt(rt) -> str:
+    from keel.domain import Role
+
+    return next(m.content for m in rt.model.calls[-1].messages if m.role is Role.SYSTEM)
+
+
+def test_the_pipeline_prompt_carries_the_business_labels(skylark_runtime, make_runtime):
+    sky = skylark_runtime()
+    handle_message(sky, MessageRequest(conversation_id="p1", text="When does my trial end?", user_id="s2006"))
+    prompt = _system_prompt(sky)
+    assert "Subscription SUB-310610" in prompt and "in trial" in prompt and "Trial ends on" in prompt
+    assert "member" not in prompt.split("[Customer]")[1]
+    demo = make_runtime()
+    handle_message(demo, MessageRequest(conversation_id="p2", text="我的订单到哪了？", user_id="u1001"))
+    assert "港湾会员：否" in _system_prompt(demo) and "：已签收" in _system_prompt(demo)
