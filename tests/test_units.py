@@ -52,7 +52,9 @@ def test_http_provider():
         p.get("down")
 
 
-def ctx(evidence="Refunds are issued within 3 business days; 7 days no-reason return."):
+def ctx(
+    evidence="Refunds are issued within 3 business days; 7 days no-reason return. 七天无理由退货：签收后7天内可申请。",
+):
     return GuardContext(evidence=evidence, customer_text="how long?", own_data=("+86 138 0000 1001",))
 
 

@@ -64,6 +64,7 @@ class Reason(StrEnum):
     SMALL_TALK = "small_talk"  # greeting / thanks
     ROUTER = "router"  # the behaviour router read what the message needs (unsafe, override, person, complaint)
     OUT_OF_SCOPE = "out_of_scope"  # the message is outside the business
+    STATE_ANSWER = "state_answer"  # a status question answered from the customer's own record
 
 
 class ChatMessage(Frozen):

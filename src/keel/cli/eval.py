@@ -25,6 +25,9 @@ def run(
     resume: str | None = typer.Option(None, "--resume", help="continue an interrupted run (id or folder)"),
     category: list[str] = typer.Option([], "--category", "-c", help="only these categories"),
     limit: int | None = typer.Option(None, "--limit", help="only the first N cases"),
+    every: int | None = typer.Option(
+        None, "--every", min=1, help="every N-th case of each category (a stratified subset for slow models)"
+    ),
     temperature: float | None = typer.Option(None, "--temperature", help="default 0 (k=1) or 0.7 (k>1)"),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(1, "--workers", help="concurrent cases (overlaps storage and retrieval)"),
@@ -52,6 +55,7 @@ def run(
             seed=seed,
             categories=tuple(category),
             limit=limit,
+            every=every,
         )
     with Progress(
         TextColumn("[b]eval[/] {task.description}"),

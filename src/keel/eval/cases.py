@@ -96,8 +96,13 @@ class Suite(BaseModel):
 DEFAULT_SUITE = Path("evals/suite")
 
 
-def load_suite(folder: Path, categories: tuple[str, ...] = (), limit: int | None = None) -> Suite:
-    """Every ``*.yaml`` under *folder*; any invalid case fails with its file and id."""
+def load_suite(
+    folder: Path, categories: tuple[str, ...] = (), limit: int | None = None, every: int | None = None
+) -> Suite:
+    """Every ``*.yaml`` under *folder*; any invalid case fails with its file and id.
+
+    *every*: keep every N-th case of each category (a stratified, deterministic subset for slow models).
+    """
     if not folder.is_dir():
         raise InvalidInput(f"suite folder not found: {folder}")
     digest = hashlib.sha256()
@@ -128,6 +133,15 @@ def load_suite(folder: Path, categories: tuple[str, ...] = (), limit: int | None
         if unknown:
             raise InvalidInput(f"unknown categories: {sorted(unknown)}")
         cases = [c for c in cases if c.category.value in categories]
+    if every is not None and every > 1:
+        position: dict[Category, int] = {}
+        kept = []
+        for c in cases:
+            n = position.get(c.category, 0)
+            position[c.category] = n + 1
+            if n % every == 0:
+                kept.append(c)
+        cases = kept
     if limit is not None:
         cases = cases[:limit]
     if not cases:

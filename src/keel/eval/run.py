@@ -54,6 +54,7 @@ class EvalRunConfig(Frozen):
     today: date | None = Field(None, description="the date the suite assumes (from the suite's _suite.yaml)")
     categories: tuple[str, ...] = ()
     limit: int | None = Field(None, ge=1)
+    every: int | None = Field(None, ge=1)  # every N-th case of each category
 
     @property
     def mode(self) -> str:
@@ -247,7 +248,7 @@ def run_eval(
     workers: int = 1,
 ) -> RunSummary:
     """Run (or resume) an evaluation into *run_dir*; metrics are written when every sample is in."""
-    suite = load_suite(rc.suite, rc.categories, rc.limit)
+    suite = load_suite(rc.suite, rc.categories, rc.limit, rc.every)
     rc = rc.model_copy(update={"today": rc.today or suite_today(rc.suite) or cfg.today})
     # an evaluation measures behaviour, not latency: a busy machine must not turn slow replies into errors
     cfg = cfg.model_copy(

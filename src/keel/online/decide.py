@@ -86,6 +86,17 @@ def pre_decide(inp: DecisionInput, cfg: RouterConfig) -> Decision | None:
     return None
 
 
+def state_decision(inp: DecisionInput, ref: str) -> Decision:
+    """A status question answered from the customer's own record (no model)."""
+    return Decision(
+        action=Action.ANSWER,
+        modifiers=_modifiers(inp, forced=True),
+        reason=Reason.STATE_ANSWER,
+        detail=f"status of {ref} from the customer's record",
+        confidence=1.0,
+    )
+
+
 def _modifiers(inp: DecisionInput, forced: bool) -> tuple[Modifier, ...]:
     mods: list[Modifier] = []
     if inp.rules.soothe or inp.emotion.needs_soothing or (inp.route is not None and inp.route.complaint):

@@ -18,7 +18,7 @@ from keel.domain import Action, ChatMessage, Decision, Frozen, Lang, Modifier, P
 from keel.errors import InvalidInput, KeelError, NotFound
 from keel.online import conversations as convs
 from keel.online import handoff as queue
-from keel.online.decide import DecisionInput, decide, grounded, pre_decide
+from keel.online.decide import DecisionInput, decide, grounded, pre_decide, state_decision
 from keel.online.emotion import Emotion, assess_emotion
 from keel.online.guard import GuardKind, GuardReport, Scaffold, Violation, check_reply
 from keel.online.guard.claims import sentences
@@ -33,6 +33,7 @@ from keel.online.router.route import Route, route
 from keel.online.rules import RuleHit, evaluate_rules
 from keel.online.rules.schema import Constraint, RuleVerdict, TemplateName
 from keel.online.runtime import Runtime
+from keel.online.state.answer import StatusAnswer, status_answer
 from keel.online.state.model import UserState
 from keel.online.state.policy import StateSignal, assess_state
 from keel.online.trace import write_trace
@@ -140,6 +141,17 @@ def _extractive(
         return None
     top = next((p for p in retrieval.passages if p.doc_id in prefer), retrieval.passages[0])
     return _template(rt, "extractive", lang, title=top.title, text=_best_sentences(rt, top, question))
+
+
+def _status(
+    rt: Runtime, user: UserState | None, routed: Route | None, signal: StateSignal, norm: str, text: str, lang: Lang
+) -> StatusAnswer | None:
+    """A status question about the customer's own record, answered from the record (None: not one)."""
+    if user is None or not signal.state_query or rt.rules.topic_hit("status_question", norm) is None:
+        return None
+    if routed is not None and routed.need is not Need.ACCOUNT:
+        return None
+    return status_answer(user, text, lang, rt.today(), rt.cfg.business)
 
 
 def _compose(
@@ -328,8 +340,11 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     generation: Generation | None = None
     model_error = ""
     forced = pre_decide(inp, rt.cfg.router)
+    answered = None if forced is not None else _status(rt, user, routed, signal, norm, text, lang)
     if forced is not None:
         decision = forced
+    elif answered is not None:
+        decision = state_decision(inp, answered.ref)
     else:
         version = resolve_version(rt.db, req.kb_version or rt.cfg.kb_version, rt.tenant)
         index = rt.indexes.get(version, rt.tenant)
@@ -395,7 +410,10 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         decision = decide(inp, rt.cfg.retrieval, rt.cfg.decision, rt.cfg.router)
         clock.lap("decide")
 
-    reply = _with_soothing(rt, _compose(rt, decision, verdict, proposal, retrieval, lang, text), decision, lang)
+    composed = (
+        answered.reply if answered is not None else _compose(rt, decision, verdict, proposal, retrieval, lang, text)
+    )
+    reply = _with_soothing(rt, composed, decision, lang)
     report = GuardReport()
     if proposal is not None and proposal.ok and decision.reason in (Reason.MODEL, Reason.SMALL_TALK):
         ctx = guard_context(

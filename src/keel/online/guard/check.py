@@ -149,7 +149,7 @@ def check_reply(reply: str, ctx: GuardContext) -> GuardReport:
 
     if ctx.check_claims:
         claim = (
-            unsupported_number(reply, ctx.evidence, ctx.customer_text, ctx.uncited)
+            unsupported_number(reply, ctx.evidence, f"{ctx.customer_text}\n{' '.join(ctx.own_data)}", ctx.uncited)
             or unsupported_code(reply, ctx.evidence, ctx.customer_text)
             or unsupported_sentence(reply, ctx.evidence, ctx.customer_text, ctx.fixed)
         )

@@ -42,9 +42,7 @@ def _tokens(text: str) -> list[str]:
 
 
 def _weight(tokens: list[str], values_count: bool = True) -> float:
-    return sum(
-        0.6 if _CJK.fullmatch(t) else 1.0 for t in tokens if values_count or not any(ch.isdigit() for ch in t)
-    )
+    return sum(0.6 if _CJK.fullmatch(t) else 1.0 for t in tokens if values_count or not any(ch.isdigit() for ch in t))
 
 
 def longest_shared_run(reply: str, part: str, values_count: bool = True) -> tuple[float, str]:

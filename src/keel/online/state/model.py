@@ -69,4 +69,3 @@ class UserState(_State):
         default_factory=dict, description="values an identity check may ask the customer for (never in the prompt)"
     )
     notes: str | None = None
-

@@ -60,7 +60,7 @@ def _fact_label(business: Business | None, key: str, lang: Lang) -> str:
     return spec.get(lang) if spec else key.replace("_", " ")
 
 
-def _fact_text(kind: FactType, value: FactValue, lang: Lang, today: date) -> str:
+def fact_text(kind: FactType, value: FactValue, lang: Lang, today: date) -> str:
     if value is None:
         return "未提供" if lang is Lang.ZH else "none on file"
     if kind is FactType.DATE:
@@ -82,7 +82,7 @@ def _ordered(facts: dict[str, FactValue], business: Business | None) -> list[str
 
 def _fact_pairs(facts: dict[str, FactValue], business: Business | None, lang: Lang, today: date) -> list[str]:
     return [
-        f"{_fact_label(business, k, lang)} {_fact_text(_fact_kind(business, k), facts[k], lang, today)}"
+        f"{_fact_label(business, k, lang)} {fact_text(_fact_kind(business, k), facts[k], lang, today)}"
         for k in _ordered(facts, business)
     ]
 
@@ -149,7 +149,7 @@ def render_facts(
     lines = [head, f"Today: {today.isoformat()}" if lang is Lang.EN else f"今天：{today.isoformat()}"]
     colon = ": " if lang is Lang.EN else "："
     lines += [
-        f"{_fact_label(business, k, lang)}{colon}{_fact_text(_fact_kind(business, k), user.facts[k], lang, today)}"
+        f"{_fact_label(business, k, lang)}{colon}{fact_text(_fact_kind(business, k), user.facts[k], lang, today)}"
         for k in _ordered(user.facts, business)
     ]
     if detail:

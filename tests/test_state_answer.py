@@ -1,0 +1,43 @@
+"""Status questions are answered from the customer's own record, without the model."""
+
+import pytest
+
+from keel.domain import Action, Reason
+from keel.online.model.scripted import ScriptedModel
+from keel.online.pipeline import MessageRequest, handle_message
+
+
+def send(rt, text, user, conv):
+    return handle_message(rt, MessageRequest(conversation_id=conv, text=text, user_id=user))
+
+
+@pytest.mark.parametrize(
+    ("text", "user", "must"),
+    [
+        ("Where is my order?", "u1006", ["H2026111806", "in transit", "2026-11-28"]),
+        ("Any update on H2026111806?", "u1006", ["H2026111806", "in transit"]),
+        ("我的水壶到哪了？什么时候能到", "u1006", ["H2026111806", "运输中", "2026-11-28"]),
+        ("What's the status of my ticket?", "u1002", ["T-5002", "open"]),
+        ("我的工单现在什么状态？", "u1002", ["T-5002", "待处理"]),
+    ],
+)
+def test_status_questions_are_answered_from_the_record(make_runtime, text, user, must):
+    model = ScriptedModel()
+    rt = make_runtime(model=model)
+    r = send(rt, text, user, f"st-{abs(hash(text))}")
+    assert r.decision.action is Action.ANSWER and r.decision.reason is Reason.STATE_ANSWER, r.decision
+    for needle in must:
+        assert needle in r.reply
+    assert model.calls == []  # decided and written without the model
+
+
+def test_a_general_question_is_not_a_status_answer(make_runtime):
+    rt = make_runtime()
+    r = send(rt, "How long do refunds take?", "u1006", "st-general")
+    assert r.decision.reason is not Reason.STATE_ANSWER
+
+
+def test_an_anonymous_customer_gets_no_status_answer(make_runtime):
+    rt = make_runtime()
+    r = send(rt, "Where is my order?", None, "st-anon")
+    assert r.decision.reason is not Reason.STATE_ANSWER
