@@ -42,8 +42,6 @@ class BackgroundServer:
             time.sleep(0.02)
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)

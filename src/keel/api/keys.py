@@ -53,7 +53,11 @@ def check_tenant(tenant: str) -> str:
 def _to_key(row: object) -> ApiKey:
     r = row._mapping  # type: ignore[attr-defined]
     return ApiKey(
-        id=r["id"], tenant=r["tenant"], name=r["name"], prefix=r["prefix"], created_at=r["created_at"],
+        id=r["id"],
+        tenant=r["tenant"],
+        name=r["name"],
+        prefix=r["prefix"],
+        created_at=r["created_at"],
         revoked=bool(r["revoked"]),
     )
 
@@ -67,7 +71,11 @@ def create_key(db: Database, tenant: str, name: str) -> NewKey:
         with db.begin() as conn:
             new_id = conn.execute(
                 insert(api_keys).values(
-                    tenant=tenant, name=name, key_sha256=_digest(secret), prefix=secret[:12], created_at=utcnow(),
+                    tenant=tenant,
+                    name=name,
+                    key_sha256=_digest(secret),
+                    prefix=secret[:12],
+                    created_at=utcnow(),
                     revoked=False,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]

@@ -44,9 +44,7 @@ class ChatCompletionIn(BaseModel):
     messages: list[OpenAIMessage] = Field(..., min_length=1)
     user: str | None = Field(None, max_length=128, description="used as the Keel user id")
     stream: bool = False
-    conversation_id: str | None = Field(
-        None, max_length=128, description="Keel extension: continue this conversation"
-    )
+    conversation_id: str | None = Field(None, max_length=128, description="Keel extension: continue this conversation")
 
 
 class ErrorOut(BaseModel):

@@ -52,15 +52,24 @@ def shingles(text: str) -> set[bytes]:
     n = 2 if _CJK.search(body) else 3
     if len(body) < n:
         return {body.encode()} if body else set()
-    return {body[i: i + n].encode() for i in range(len(body) - n + 1)}
+    return {body[i : i + n].encode() for i in range(len(body) - n + 1)}
 
 
 class QuestionClusterer:
     """Assigns questions to clusters; the instance is the whole (bounded) clustering state."""
 
-    def __init__(self, embedder: Embedder | None, *, num_perm: int = 64, minhash_threshold: float = 0.6,
-                 embed_threshold: float = 0.94, max_embeddings: int = 3000, max_clusters: int = 50_000,
-                 cache_size: int = 100_000, min_overlap: float = 0.3) -> None:
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        *,
+        num_perm: int = 64,
+        minhash_threshold: float = 0.6,
+        embed_threshold: float = 0.94,
+        max_embeddings: int = 3000,
+        max_clusters: int = 50_000,
+        cache_size: int = 100_000,
+        min_overlap: float = 0.3,
+    ) -> None:
         self.embedder = embedder
         self.num_perm = num_perm
         self.minhash_threshold = minhash_threshold
@@ -112,8 +121,9 @@ class QuestionClusterer:
 
     def _new(self, text: str, sig: MinHash, vec: np.ndarray | None) -> int:
         cid = len(self.clusters)
-        self.clusters.append(ClusterInfo(cluster_id=cid, text=text, words=content_tokens(question_key(text)),
-                                         embedded=vec is not None))
+        self.clusters.append(
+            ClusterInfo(cluster_id=cid, text=text, words=content_tokens(question_key(text)), embedded=vec is not None)
+        )
         lean = LeanMinHash(sig)
         self.signatures.append(lean)
         self.lsh.insert(str(cid), lean, check_duplication=False)

@@ -53,8 +53,9 @@ class KeyStats:
     examples: dict[str, list[Example]] = field(default_factory=dict)
     total: int = 0
 
-    def observe(self, values: frozenset[str], example: Example, rng: random.Random, max_values: int = 24,
-                keep: int = 3) -> None:
+    def observe(
+        self, values: frozenset[str], example: Example, rng: random.Random, max_values: int = 24, keep: int = 3
+    ) -> None:
         self.total += 1
         if len(self.sets) < 64 or values in self.sets:
             self.sets[values] += 1
@@ -122,8 +123,9 @@ class ConsistencyStats:
         self.min_count = min_count
         self.min_share = min_share
 
-    def observe(self, cluster: int, region: str | None, values: frozenset[tuple[str, str]],
-                stance: str | None, example: Example) -> None:
+    def observe(
+        self, cluster: int, region: str | None, values: frozenset[tuple[str, str]], stance: str | None, example: Example
+    ) -> None:
         by_key: dict[str, set[str]] = {}
         for dim, value in values:
             by_key.setdefault(value_key(dim, value), set()).add(value)
@@ -135,8 +137,9 @@ class ConsistencyStats:
                 stats = self.stats.setdefault((cluster, reg, key), KeyStats())
                 stats.observe(frozenset(vals), example, self.rng)
 
-    def decide(self, book: PolicyBook, clusterer: QuestionClusterer, passages: ClusterPassages
-               ) -> dict[tuple[int, str | None, str], Decision]:
+    def decide(
+        self, book: PolicyBook, clusterer: QuestionClusterer, passages: ClusterPassages
+    ) -> dict[tuple[int, str | None, str], Decision]:
         decisions: dict[tuple[int, str | None, str], Decision] = {}
         for (cid, region, key), st in self.stats.items():
             if len(st.counts) < 2:
@@ -146,8 +149,9 @@ class ConsistencyStats:
                 decisions[(cid, region, key)] = decision
         return decisions
 
-    def _kb_choice(self, key: str, st: KeyStats, book: PolicyBook, ranked: list[tuple[int, float]]
-                   ) -> tuple[set[str], set[str], str | None, str | None]:
+    def _kb_choice(
+        self, key: str, st: KeyStats, book: PolicyBook, ranked: list[tuple[int, float]]
+    ) -> tuple[set[str], set[str], str | None, str | None]:
         """The KB values for this key from the fitting passage most agents agree with."""
         best: tuple[int, set[str], str, str] | None = None
         seen: set[str] = set()
@@ -166,8 +170,16 @@ class ConsistencyStats:
             return set(), near, None, None
         return best[1], near, best[2], best[3]
 
-    def _decide_one(self, cid: int, region: str | None, key: str, st: KeyStats, book: PolicyBook,
-                    clusterer: QuestionClusterer, passages: ClusterPassages) -> Decision | None:
+    def _decide_one(
+        self,
+        cid: int,
+        region: str | None,
+        key: str,
+        st: KeyStats,
+        book: PolicyBook,
+        clusterer: QuestionClusterer,
+        passages: ClusterPassages,
+    ) -> Decision | None:
         kb: set[str] = set()
         near: set[str] = set()
         pid = ptext = None
@@ -193,8 +205,14 @@ class ConsistencyStats:
         if not flagged:
             return None
         return Decision(
-            kind=kind, cluster=cid, region=region, key=key, flagged=frozenset(flagged),
-            kb_values=tuple(sorted(kb)), passage_id=pid, passage_text=ptext,
+            kind=kind,
+            cluster=cid,
+            region=region,
+            key=key,
+            flagged=frozenset(flagged),
+            kb_values=tuple(sorted(kb)),
+            passage_id=pid,
+            passage_text=ptext,
             counts=dict(st.counts.most_common()),
             agents={v: sorted(a) for v, a in st.agents.items()},
             examples={v: [e.__dict__ for e in ex] for v, ex in st.examples.items()},

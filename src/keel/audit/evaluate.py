@@ -61,8 +61,16 @@ def score_run(run_dir: Path, labels_path: Path) -> Score:
     for kind in FindingKind:
         want, got = planted[kind.value], found[kind.value] & labels.keys()
         tp = len(want & got)
-        kinds.append(KindScore(kind=kind.value, planted=len(want), found=len(got), true_positives=tp,
-                               precision=tp / len(got) if got else 1.0, recall=tp / len(want) if want else 1.0))
+        kinds.append(
+            KindScore(
+                kind=kind.value,
+                planted=len(want),
+                found=len(got),
+                true_positives=tp,
+                precision=tp / len(got) if got else 1.0,
+                recall=tp / len(want) if want else 1.0,
+            )
+        )
         missed[kind.value] = tuple(sorted(want - got)[:10])
         spurious[kind.value] = tuple(sorted(got - want)[:10])
     confusion: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -71,5 +79,11 @@ def score_run(run_dir: Path, labels_path: Path) -> Score:
         expected, routed_to = str(label["route"]), routed.get(did, "missing")
         confusion[expected][routed_to] += 1
         right += expected == routed_to
-    return Score(dialogs=len(labels), kinds=tuple(kinds), route_accuracy=right / len(labels) if labels else 0.0,
-                 route_confusion={k: dict(v) for k, v in confusion.items()}, missed=missed, spurious=spurious)
+    return Score(
+        dialogs=len(labels),
+        kinds=tuple(kinds),
+        route_accuracy=right / len(labels) if labels else 0.0,
+        route_confusion={k: dict(v) for k, v in confusion.items()},
+        missed=missed,
+        spurious=spurious,
+    )

@@ -27,12 +27,14 @@ def _negated(text: str, token: str) -> bool:
     spots = [m.start() for m in re.finditer(re.escape(token), low)]
     if not spots:
         return False
-    return all(_NEG_BEFORE_ZH.search(low[max(0, s - 3): s]) or _NEG_BEFORE_EN.search(low[max(0, s - 7): s])
-               for s in spots)
+    return all(
+        _NEG_BEFORE_ZH.search(low[max(0, s - 3) : s]) or _NEG_BEFORE_EN.search(low[max(0, s - 7) : s]) for s in spots
+    )
 
 
-def candidate_passages(book: PolicyBook, ex: Exchange, region: str | None,
-                       by_cluster: list[tuple[int, float]]) -> list[PolicyPassage]:
+def candidate_passages(
+    book: PolicyBook, ex: Exchange, region: str | None, by_cluster: list[tuple[int, float]]
+) -> list[PolicyPassage]:
     """Passages that fit the exchange: its cluster's best ones, then the best by shared words."""
     tokens = content_tokens(ex.question + " " + (ex.grant or ""))
     order: list[int] = []
@@ -45,8 +47,9 @@ def candidate_passages(book: PolicyBook, ex: Exchange, region: str | None,
 _TIME_WORDS = frozenset({"day", "days", "天", "within", "内"})
 
 
-def _window_violation(ex: Exchange, region: str | None, book: PolicyBook, passages: list[PolicyPassage],
-                      tokens: frozenset[str]) -> tuple[PolicyPassage, str, int] | None:
+def _window_violation(
+    ex: Exchange, region: str | None, book: PolicyBook, passages: list[PolicyPassage], tokens: frozenset[str]
+) -> tuple[PolicyPassage, str, int] | None:
     """The window that fits the exchange best (shared words; passages that fit the cluster first)."""
     if ex.elapsed is None:
         return None
@@ -91,8 +94,9 @@ def _item_violation(ex: Exchange, passages: list[PolicyPassage]) -> tuple[Policy
     return None
 
 
-def _once_violation(ex: Exchange, passages: list[PolicyPassage], tokens: frozenset[str]
-                    ) -> tuple[PolicyPassage, str] | None:
+def _once_violation(
+    ex: Exchange, passages: list[PolicyPassage], tokens: frozenset[str]
+) -> tuple[PolicyPassage, str] | None:
     if not REPEAT.find(normalize(ex.question)):
         return None
     for p in passages:
@@ -103,8 +107,7 @@ def _once_violation(ex: Exchange, passages: list[PolicyPassage], tokens: frozens
     return None
 
 
-def _compensation_violation(ex: Exchange, passages: list[PolicyPassage]
-                            ) -> tuple[PolicyPassage, str, list[str]] | None:
+def _compensation_violation(ex: Exchange, passages: list[PolicyPassage]) -> tuple[PolicyPassage, str, list[str]] | None:
     grant = ex.grant or ""
     offered = facts.amounts(grant)
     if not offered or not GIVE.find(normalize(grant)):
@@ -119,8 +122,9 @@ def _compensation_violation(ex: Exchange, passages: list[PolicyPassage]
     return None
 
 
-def hidden_exception(dialog: Dialog, ex: Exchange, region: str | None, book: PolicyBook,
-                     by_cluster: list[tuple[int, float]]) -> Finding | None:
+def hidden_exception(
+    dialog: Dialog, ex: Exchange, region: str | None, book: PolicyBook, by_cluster: list[tuple[int, float]]
+) -> Finding | None:
     """A finding when the exchange's grant contradicts a passage; marks ``ex.kb_decided``."""
     passages = candidate_passages(book, ex, region, by_cluster)
     tokens = content_tokens(ex.question + " " + ex.answer)

@@ -44,14 +44,16 @@ def split_exchanges(dialog: Dialog) -> list[Exchange]:
     def flush() -> None:
         if cust and agent:
             turns = dialog.turns
-            out.append(Exchange(
-                index=len(out),
-                customer_turns=tuple(cust),
-                agent_turns=tuple(agent),
-                question=" ".join(turns[i].text for i in cust),
-                answer=" ".join(turns[i].text for i in agent),
-                agent=dialog.agent_of(agent[0]),
-            ))
+            out.append(
+                Exchange(
+                    index=len(out),
+                    customer_turns=tuple(cust),
+                    agent_turns=tuple(agent),
+                    question=" ".join(turns[i].text for i in cust),
+                    answer=" ".join(turns[i].text for i in agent),
+                    agent=dialog.agent_of(agent[0]),
+                )
+            )
 
     for i, turn in enumerate(dialog.turns):
         if turn.role is Speaker.CUSTOMER:

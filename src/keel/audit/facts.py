@@ -11,9 +11,26 @@ import re
 from functools import lru_cache
 
 _CN_DIGIT = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_EN_WORD = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-            "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fourteen": 14, "fifteen": 15,
-            "twenty": 20, "thirty": 30, "a": 1, "an": 1}
+_EN_WORD = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fourteen": 14,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "a": 1,
+    "an": 1,
+}
 
 
 def cn_number(s: str) -> int | None:
@@ -47,8 +64,10 @@ def _fmt(x: float) -> str:
 
 
 # ---------------------------------------------------------------- dates (removed before durations)
-_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
-           "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
 DATE = re.compile(
     rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b"
     rf"|(?:\d{{4}}年)?\d{{1,2}}月\d{{1,2}}[日号]?"
@@ -66,11 +85,32 @@ def dates_in(text: str) -> list[str]:
 
 # ---------------------------------------------------------------- durations
 _UNITS = {
-    "business day": "bday", "business days": "bday", "working day": "bday", "working days": "bday",
-    "day": "day", "days": "day", "hour": "hour", "hours": "hour", "week": "week", "weeks": "week",
-    "month": "month", "months": "month", "year": "year", "years": "year", "minute": "minute",
-    "minutes": "minute", "个工作日": "bday", "工作日": "bday", "天": "day", "日": "day", "小时": "hour",
-    "个小时": "hour", "周": "week", "个月": "month", "年": "year", "分钟": "minute",
+    "business day": "bday",
+    "business days": "bday",
+    "working day": "bday",
+    "working days": "bday",
+    "day": "day",
+    "days": "day",
+    "hour": "hour",
+    "hours": "hour",
+    "week": "week",
+    "weeks": "week",
+    "month": "month",
+    "months": "month",
+    "year": "year",
+    "years": "year",
+    "minute": "minute",
+    "minutes": "minute",
+    "个工作日": "bday",
+    "工作日": "bday",
+    "天": "day",
+    "日": "day",
+    "小时": "hour",
+    "个小时": "hour",
+    "周": "week",
+    "个月": "month",
+    "年": "year",
+    "分钟": "minute",
 }
 _NUM_EN = r"\d+(?:\.\d+)?|" + "|".join(k for k in _EN_WORD if len(k) > 2)
 _DUR_EN = re.compile(
@@ -105,11 +145,24 @@ def durations(text: str) -> list[str]:
 
 # ---------------------------------------------------------------- amounts and percentages
 _CUR_SIGN = {"¥": "¥", "￥": "¥", "€": "€", "hk$": "HK$", "$": "$"}
-_CUR_WORD = {"元": "¥", "块": "¥", "块钱": "¥", "欧元": "€", "港币": "HK$", "港元": "HK$", "euro": "€",
-             "euros": "€", "eur": "€", "hkd": "HK$", "rmb": "¥", "yuan": "¥"}
+_CUR_WORD = {
+    "元": "¥",
+    "块": "¥",
+    "块钱": "¥",
+    "欧元": "€",
+    "港币": "HK$",
+    "港元": "HK$",
+    "euro": "€",
+    "euros": "€",
+    "eur": "€",
+    "hkd": "HK$",
+    "rmb": "¥",
+    "yuan": "¥",
+}
 _AMT_SIGN = re.compile(r"(?P<c>HK\$|¥|￥|€|\$)\s?(?P<n>\d+(?:[.,]\d+)?)", re.IGNORECASE)
-_AMT_WORD = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s?(?P<c>块钱|元|块|欧元|港币|港元|euros?\b|eur\b|hkd\b|rmb\b|yuan\b)",
-                       re.IGNORECASE)
+_AMT_WORD = re.compile(
+    r"(?P<n>\d+(?:\.\d+)?)\s?(?P<c>块钱|元|块|欧元|港币|港元|euros?\b|eur\b|hkd\b|rmb\b|yuan\b)", re.IGNORECASE
+)
 _PCT = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s?%")
 _ZHE = re.compile(r"(?P<n>\d+(?:\.\d)?)\s?折")
 
@@ -148,14 +201,23 @@ def values(text: str) -> frozenset[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- yes / no
-_YN_EN = re.compile(r"(?:^|[.?!,:;\-]\s*)(?:can|could|do|does|is|are|will|may|would|should|have|has|any)\s+\w+"
-                    r"|\bany\b[^.?!]*\?", re.IGNORECASE)
+_YN_EN = re.compile(
+    r"(?:^|[.?!,:;\-]\s*)(?:can|could|do|does|is|are|will|may|would|should|have|has|any)\s+\w+"
+    r"|\bany\b[^.?!]*\?",
+    re.IGNORECASE,
+)
 _YN_ZH = re.compile(r"吗[?？]?|么[?？]|能不能|可不可以|可否|是否|有没有|支不支持|行不行")
 _CLAUSE = re.compile(r"[,.!?;:，。！？；：～~]")
-_NO_EN = re.compile(r"^(?:no\b|nope\b|sorry\b|unfortunately\b|we (?:don't|do not|can't|cannot|won't)\b|"
-                    r"(?:you|it) (?:can't|cannot)\b|that's not possible\b)", re.IGNORECASE)
-_YES_EN = re.compile(r"^(?:yes\b|yeah\b|yep\b|sure\b|of course\b|absolutely\b|certainly\b|definitely\b|"
-                     r"(?:you|we) can\b|we do\b|that's possible\b)", re.IGNORECASE)
+_NO_EN = re.compile(
+    r"^(?:no\b|nope\b|sorry\b|unfortunately\b|we (?:don't|do not|can't|cannot|won't)\b|"
+    r"(?:you|it) (?:can't|cannot)\b|that's not possible\b)",
+    re.IGNORECASE,
+)
+_YES_EN = re.compile(
+    r"^(?:yes\b|yeah\b|yep\b|sure\b|of course\b|absolutely\b|certainly\b|definitely\b|"
+    r"(?:you|we) can\b|we do\b|that's possible\b)",
+    re.IGNORECASE,
+)
 _NO_ZH = re.compile(r"不可以|不能|不支持|不提供|不行|无法|没有|不跟|不做|只做|暂时不|不了")
 _YES_ZH = re.compile(r"可以|能|支持|有的|是的|没问题|当然|行的")
 

@@ -92,8 +92,7 @@ class PolicyBook:
     volatile_terms: tuple[str, ...]  # promotion names and codes
     volatile_values: frozenset[tuple[str, str]]  # values of promotions and of facts changed in this version
     region_masks: dict[str | None, np.ndarray] = field(default_factory=dict)
-    _lexical_cache: dict[tuple[frozenset[str], str | None, int], list[tuple[int, float]]] = field(
-        default_factory=dict)
+    _lexical_cache: dict[tuple[frozenset[str], str | None, int], list[tuple[int, float]]] = field(default_factory=dict)
 
     def mask(self, region: str | None) -> np.ndarray:
         if region not in self.region_masks:
@@ -157,7 +156,7 @@ def _region_near(sentence: str, pos: int, end: int) -> str | None:
     """The region named right after a number (English) or right before it (Chinese)."""
     low = sentence.lower()
     cjk = bool(re.search(r"[\u4e00-\u9fff]", sentence))
-    after, before = low[end: end + 32], low[max(0, pos - 8): pos]
+    after, before = low[end : end + 32], low[max(0, pos - 8) : pos]
     windows = (before, after) if cjk else (after, before)
     for i, chunk in enumerate(windows):
         best: tuple[int, str] | None = None
@@ -194,9 +193,13 @@ def _para_windows(para: str, regions: tuple[str, ...]) -> list[Window]:
         if not _WINDOW_HINT.search(sentence):
             continue
         clean = facts.DATE.sub(lambda m: " " * len(m.group(0)), sentence)
-        matches = [m for m in _DAY_IN.finditer(clean) if "工作日" not in clean[m.start(): m.end() + 3]
-                   and not re.match(r"\s*business|\s*working", clean[m.end():], re.IGNORECASE)
-                   and not _BEYOND.search(clean[max(0, m.start() - 12): m.start()])]
+        matches = [
+            m
+            for m in _DAY_IN.finditer(clean)
+            if "工作日" not in clean[m.start() : m.end() + 3]
+            and not re.match(r"\s*business|\s*working", clean[m.end() :], re.IGNORECASE)
+            and not _BEYOND.search(clean[max(0, m.start() - 12) : m.start()])
+        ]
         days = {facts.cn_number(m.group(1)) for m in matches}
         if not matches:
             continue
@@ -208,8 +211,9 @@ def _para_windows(para: str, regions: tuple[str, ...]) -> list[Window]:
             near = _region_near(clean, m.start(), m.end()) if len(days) > 1 else None
             if len(days) > 1 and near is None:
                 continue  # several windows and none tied to a region: not usable
-            out.append(Window(days=n, sentence=sentence, tokens=tokens, quality=quality,
-                              regions=(near,) if near else regions))
+            out.append(
+                Window(days=n, sentence=sentence, tokens=tokens, quality=quality, regions=(near,) if near else regions)
+            )
     return out
 
 
@@ -232,8 +236,10 @@ _EXCLUDED = re.compile(
     r"are not included|is not included|not returnable)\b|不支持|不参与|不参加|不适用|不可退|不予",
     re.IGNORECASE,
 )
-_REGION_TOKENS = frozenset(
-    t for names in REGION_NAMES.values() for n in names for t in item_tokens(n)) | {"订单", "order"}
+_REGION_TOKENS = frozenset(t for names in REGION_NAMES.values() for n in names for t in item_tokens(n)) | {
+    "订单",
+    "order",
+}
 
 
 def _negation(text: str) -> re.Match[str] | None:
@@ -252,7 +258,7 @@ def _prohibitions(text: str) -> list[Prohibition]:
             if excl is not None and not (once or comp):
                 colon = max(sentence.find(":"), sentence.find("："))
                 if colon >= 0 and excl.start() < colon:
-                    items = _items(sentence[colon + 1:])
+                    items = _items(sentence[colon + 1 :])
                 else:
                     head = re.split(r"[。.!?！？]", sentence[: excl.start()])[-1]
                     items = _items(re.sub(r"^.*?(?:以下|the following)", "", head))
@@ -260,8 +266,16 @@ def _prohibitions(text: str) -> list[Prohibition]:
             if not (items or once or comp):
                 continue
             unless_quality = bool(re.search(r"without a quality problem|没有质量问题|unless.{0,20}quality", norm))
-            out.append(Prohibition(sentence=sentence, items=items, unless_quality=unless_quality, once=once,
-                                   compensation=comp, tokens=frozenset(content_tokens(sentence))))
+            out.append(
+                Prohibition(
+                    sentence=sentence,
+                    items=items,
+                    unless_quality=unless_quality,
+                    once=once,
+                    compensation=comp,
+                    tokens=frozenset(content_tokens(sentence)),
+                )
+            )
     unique: dict[tuple[str, bool, bool], Prohibition] = {}
     for p in out:  # a paragraph and its own sentence may give the same rule: keep the shorter text
         key = (str(sorted(map(sorted, p.items))), p.once, p.compensation)
@@ -293,8 +307,11 @@ def _promotion_terms(docs: list[KBDocument]) -> tuple[str, ...]:
         if doc.kind is not DocKind.PROMOTION:
             continue
         title = doc.title
-        name = re.split(r"[:：]", title)[0] if re.search(r"[:：]", title) else re.split(
-            r"全场|\d+(?:\.\d+)?\s*折|\d+%", title)[0]
+        name = (
+            re.split(r"[:：]", title)[0]
+            if re.search(r"[:：]", title)
+            else re.split(r"全场|\d+(?:\.\d+)?\s*折|\d+%", title)[0]
+        )
         name = name.strip()
         if len(name) >= 2:
             terms.add(name)
@@ -323,5 +340,12 @@ def load_policy(db: Database, version: int, cache: EmbeddingCache, tenant: str =
     n = len(passages)
     idf = {t: math.log(1 + n / c) for t, c in df.items()}
     vectors = cache.passages([p.text for p in passages])
-    return PolicyBook(version=version, content_hash=info.content_hash, passages=passages, vectors=vectors,
-                      idf=idf, volatile_terms=_promotion_terms(docs), volatile_values=frozenset(volatile_values))
+    return PolicyBook(
+        version=version,
+        content_hash=info.content_hash,
+        passages=passages,
+        vectors=vectors,
+        idf=idf,
+        volatile_terms=_promotion_terms(docs),
+        volatile_values=frozenset(volatile_values),
+    )

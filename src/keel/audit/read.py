@@ -23,10 +23,10 @@ from keel.errors import InvalidInput
 SkipSink = Callable[[SkippedLine], None]
 
 ROLE_ALIASES: dict[str, Speaker] = {
-    **dict.fromkeys(["customer", "user", "human", "client", "buyer", "客户", "顾客", "用户", "买家"],
-                    Speaker.CUSTOMER),
-    **dict.fromkeys(["agent", "assistant", "gpt", "staff", "service", "support", "seller", "客服", "坐席"],
-                    Speaker.AGENT),
+    **dict.fromkeys(["customer", "user", "human", "client", "buyer", "客户", "顾客", "用户", "买家"], Speaker.CUSTOMER),
+    **dict.fromkeys(
+        ["agent", "assistant", "gpt", "staff", "service", "support", "seller", "客服", "坐席"], Speaker.AGENT
+    ),
     **dict.fromkeys(["system", "note", "系统"], Speaker.SYSTEM),
 }
 
@@ -122,8 +122,11 @@ def _finish(dialog_id: str, turns: list[Turn], line_no: int, fields: Mapping[str
         raise BadRecord("the dialog has no customer turn")
     if not any(t.role is Speaker.AGENT for t in turns):
         raise BadRecord("the dialog has no agent turn")
-    meta = {k: v for k, v in fields.items()
-            if k not in _KNOWN_KEYS and k not in CSV_FIELDS and isinstance(v, str | int | float | bool)}
+    meta = {
+        k: v
+        for k, v in fields.items()
+        if k not in _KNOWN_KEYS and k not in CSV_FIELDS and isinstance(v, str | int | float | bool)
+    }
     return Dialog(
         dialog_id=dialog_id,
         turns=tuple(turns),
@@ -136,8 +139,20 @@ def _finish(dialog_id: str, turns: list[Turn], line_no: int, fields: Mapping[str
     )
 
 
-_KNOWN_KEYS = {"id", "dialog_id", "conversation_id", "turns", "conversations", "messages", "region",
-               "lang", "agent", "agent_id", "date", "created_at"}
+_KNOWN_KEYS = {
+    "id",
+    "dialog_id",
+    "conversation_id",
+    "turns",
+    "conversations",
+    "messages",
+    "region",
+    "lang",
+    "agent",
+    "agent_id",
+    "date",
+    "created_at",
+}
 
 
 def parse_record(obj: Any, line_no: int, fmt: InputFormat) -> Dialog:
@@ -152,7 +167,8 @@ def parse_record(obj: Any, line_no: int, fmt: InputFormat) -> Dialog:
         raw, role_key, text_keys = obj["messages"], "role", ("content", "text")
     else:
         wanted = {"jsonl": "'turns'", "sharegpt": "'conversations' or 'messages'"}.get(
-            fmt.value, "'turns', 'conversations' or 'messages'")
+            fmt.value, "'turns', 'conversations' or 'messages'"
+        )
         raise BadRecord(f"no {wanted} list")
     if not isinstance(raw, list) or not raw:
         raise BadRecord("the turn list is empty or not a list")
@@ -161,9 +177,13 @@ def parse_record(obj: Any, line_no: int, fmt: InputFormat) -> Dialog:
         if not isinstance(item, dict):
             raise BadRecord(f"turn {i}: expected an object")
         text_key = next((k for k in text_keys if k in item), text_keys[0])
-        turns.append(Turn(role=_role(item.get(role_key, item.get("role"))),
-                          text=_text(item.get(text_key), f"turn {i}"),
-                          agent=_opt_str(item.get("agent"))))
+        turns.append(
+            Turn(
+                role=_role(item.get(role_key, item.get("role"))),
+                text=_text(item.get(text_key), f"turn {i}"),
+                agent=_opt_str(item.get("agent")),
+            )
+        )
     dialog_id = obj.get("id") or obj.get("dialog_id") or obj.get("conversation_id") or f"line-{line_no}"
     fields = {k: v for k, v in obj.items() if k not in {"turns", "conversations", "messages"}}
     extra = {k: v for k, v in fields.items() if k not in _KNOWN_KEYS}
@@ -174,8 +194,13 @@ def parse_record(obj: Any, line_no: int, fmt: InputFormat) -> Dialog:
 class DialogReader:
     """Iterate the dialogs of one file; ``bytes_read`` drives a progress bar."""
 
-    def __init__(self, path: Path, fmt: InputFormat = InputFormat.AUTO,
-                 column_map: Mapping[str, str] | None = None, on_skip: SkipSink | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fmt: InputFormat = InputFormat.AUTO,
+        column_map: Mapping[str, str] | None = None,
+        on_skip: SkipSink | None = None,
+    ) -> None:
         self.path = path
         self.fmt = resolve_format(path, fmt)
         self.column_map = dict(column_map or {})
@@ -245,8 +270,7 @@ class DialogReader:
 
     def _csv(self, handle: BinaryIO) -> Iterator[Dialog]:
         counted = _CountingReader(handle, self)
-        text = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8-sig", errors="surrogateescape",
-                                newline="")
+        text = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8-sig", errors="surrogateescape", newline="")
         delimiter = "\t" if self.path.suffix.lower() == ".tsv" else ","
         reader = csv.reader(text, delimiter=delimiter)
         try:
@@ -296,8 +320,9 @@ class DialogReader:
         if current is not None:
             yield from self._emit(current, rows, start, fields)
 
-    def _row(self, row: list[str], index: dict[str, int], header: list[str]
-             ) -> tuple[str, int | None, Turn, dict[str, Any]]:
+    def _row(
+        self, row: list[str], index: dict[str, int], header: list[str]
+    ) -> tuple[str, int | None, Turn, dict[str, Any]]:
         if len(row) != len(header):
             raise BadRecord(f"{len(row)} cells where the header has {len(header)}")
         if any("\udc80" <= ch <= "\udcff" for cell in row for ch in cell):
@@ -316,8 +341,9 @@ class DialogReader:
         extra = {k: cell.get(k, "").strip() for k in ("region", "lang", "date")}
         return did, turn_no, turn, extra
 
-    def _emit(self, did: str, rows: list[tuple[int, int | None, Turn]], start: int,
-              fields: dict[str, Any]) -> Iterator[Dialog]:
+    def _emit(
+        self, did: str, rows: list[tuple[int, int | None, Turn]], start: int, fields: dict[str, Any]
+    ) -> Iterator[Dialog]:
         if all(r[1] is not None for r in rows):
             rows = sorted(rows, key=lambda r: r[1] or 0)
         try:

@@ -34,9 +34,11 @@ def _pct(n: int, total: int) -> str:
 
 
 def print_report(result: AuditResult, console: Console) -> None:
-    console.print(f"[bold]Audit[/] of {result.dialogs:,} dialogs ({result.turns:,} turns) against KB "
-                  f"v{result.kb_version} in {result.seconds:.1f}s — {result.clusters:,} question clusters, "
-                  f"{result.embedded_questions:,} questions embedded")
+    console.print(
+        f"[bold]Audit[/] of {result.dialogs:,} dialogs ({result.turns:,} turns) against KB "
+        f"v{result.kb_version} in {result.seconds:.1f}s — {result.clusters:,} question clusters, "
+        f"{result.embedded_questions:,} questions embedded"
+    )
     if result.skipped:
         console.print(f"[yellow]{result.skipped} malformed line(s) skipped[/] (all in skipped.jsonl):")
         for line_no, reason in result.skipped_lines[:10]:
@@ -55,11 +57,11 @@ def print_report(result: AuditResult, console: Console) -> None:
         w = Table("kind", "region", "question", "values (count)", "KB", title="Worst clusters")
         for c in result.worst_clusters[:8]:
             values = ", ".join(f"{v} ×{n}" for v, n in list(c["values"].items())[:5])
-            w.add_row(c["kind"], _region(c["region"]), c["question"][:48], values,
-                      ", ".join(c["kb_values"]) or "-")
+            w.add_row(c["kind"], _region(c["region"]), c["question"][:48], values, ", ".join(c["kb_values"]) or "-")
         console.print(w)
-    console.print(f"datasets, findings and manifest in [bold]{result.run_dir}[/]; report: {result.report_html}",
-                  highlight=False)
+    console.print(
+        f"datasets, findings and manifest in [bold]{result.run_dir}[/]; report: {result.report_html}", highlight=False
+    )
 
 
 _CSS = """
@@ -84,30 +86,34 @@ def _dialog_html(dialog: dict[str, Any], marked: set[int]) -> str:
     for i, t in enumerate(dialog.get("turns", [])):
         cls = "hl" if i in marked else ""
         who = t["role"] + (f" ({t['agent']})" if t.get("agent") else "")
-        rows.append(f'<div class="{cls}"><span class="{t["role"]}"><b>{i} {_e(who)}:</b></span> '
-                    f"{_e(t['text'])}</div>")
+        rows.append(f'<div class="{cls}"><span class="{t["role"]}"><b>{i} {_e(who)}:</b></span> {_e(t["text"])}</div>')
     return "".join(rows)
 
 
 def write_html(result: AuditResult, path: Path) -> None:
-    parts = [f"<!doctype html><html lang='en'><meta charset='utf-8'><title>Keel audit</title>"
-             f"<style>{_CSS}</style><h1>Keel audit: {result.dialogs:,} dialogs against KB v{result.kb_version}</h1>",
-             f"<p class='muted'>{result.turns:,} turns · {result.skipped} malformed lines skipped · "
-             f"{result.clusters:,} question clusters · {result.embedded_questions:,} embedded · "
-             f"{result.seconds:.1f}s · run folder <code>{_e(result.run_dir)}</code></p>"]
+    parts = [
+        f"<!doctype html><html lang='en'><meta charset='utf-8'><title>Keel audit</title>"
+        f"<style>{_CSS}</style><h1>Keel audit: {result.dialogs:,} dialogs against KB v{result.kb_version}</h1>",
+        f"<p class='muted'>{result.turns:,} turns · {result.skipped} malformed lines skipped · "
+        f"{result.clusters:,} question clusters · {result.embedded_questions:,} embedded · "
+        f"{result.seconds:.1f}s · run folder <code>{_e(result.run_dir)}</code></p>",
+    ]
     top = max([1, *result.findings.values()])
     parts.append("<h2>Findings</h2><table><tr><th>finding</th><th>dialogs</th><th>share</th><th></th></tr>")
     for kind, label in FINDING_LABELS.items():
         n = result.findings.get(kind, 0)
-        parts.append(f"<tr><td>{_e(label)}</td><td class='num'>{n:,}</td><td class='num'>"
-                     f"{_pct(n, result.dialogs)}</td><td><span class='bar' style='width:{200 * n // top}px'>"
-                     f"</span></td></tr>")
-    parts.append("</table><h2>Routes</h2><table><tr><th>route</th><th>dialogs</th><th>share</th>"
-                 "<th>dataset</th></tr>")
+        parts.append(
+            f"<tr><td>{_e(label)}</td><td class='num'>{n:,}</td><td class='num'>"
+            f"{_pct(n, result.dialogs)}</td><td><span class='bar' style='width:{200 * n // top}px'>"
+            f"</span></td></tr>"
+        )
+    parts.append("</table><h2>Routes</h2><table><tr><th>route</th><th>dialogs</th><th>share</th><th>dataset</th></tr>")
     for route in Route:
         n = result.routes.get(route.value, 0)
-        parts.append(f"<tr><td>{_e(ROUTE_LABELS[route])}</td><td class='num'>{n:,}</td><td class='num'>"
-                     f"{_pct(n, result.dialogs)}</td><td><code>datasets/{route.value}.jsonl</code></td></tr>")
+        parts.append(
+            f"<tr><td>{_e(ROUTE_LABELS[route])}</td><td class='num'>{n:,}</td><td class='num'>"
+            f"{_pct(n, result.dialogs)}</td><td><code>datasets/{route.value}.jsonl</code></td></tr>"
+        )
     parts.append("</table>")
     if result.skipped_lines:
         parts.append("<h2>Skipped lines</h2><table><tr><th>line</th><th>reason</th></tr>")
@@ -115,25 +121,34 @@ def write_html(result: AuditResult, path: Path) -> None:
         parts.append("</table>")
     parts.append("<h2>Worst clusters</h2>")
     for c in result.worst_clusters:
-        parts.append(f"<h3>{_e(c['kind'])}: “{_e(c['question'])}” <span class='muted'>"
-                     f"{_e(_region(c['region']))} · {_e(c['key'])} · {c['flagged_dialogs']} dialogs flagged"
-                     "</span></h3>")
+        parts.append(
+            f"<h3>{_e(c['kind'])}: “{_e(c['question'])}” <span class='muted'>"
+            f"{_e(_region(c['region']))} · {_e(c['key'])} · {c['flagged_dialogs']} dialogs flagged"
+            "</span></h3>"
+        )
         if c.get("passage_id"):
-            parts.append(f"<div class='kb'><b>KB {_e(c['passage_id'])}</b> states {_e(', '.join(c['kb_values']))}"
-                         f"\n{_e(c.get('passage_text') or '')}</div>")
+            parts.append(
+                f"<div class='kb'><b>KB {_e(c['passage_id'])}</b> states {_e(', '.join(c['kb_values']))}"
+                f"\n{_e(c.get('passage_text') or '')}</div>"
+            )
         else:
             parts.append("<div class='kb'>No KB passage states any of these values: the business owner decides.</div>")
         parts.append("<div class='pair'>")
         # the KB's value first, then the flagged ones, then the rest
-        order = sorted(c["values"].items(), key=lambda vn: (vn[0] not in c["kb_values"],
-                                                            vn[0] not in c["flagged_values"], -vn[1]))
+        order = sorted(
+            c["values"].items(), key=lambda vn: (vn[0] not in c["kb_values"], vn[0] not in c["flagged_values"], -vn[1])
+        )
         for value, n in order[:3]:
             flag = " (flagged)" if value in c["flagged_values"] else ""
             agents = ", ".join(c["agents"].get(value, []))
-            exs = "".join(f"<p><span class='muted'>{_e(e['dialog_id'])} turn {e['turn']} · {_e(e['agent'])}</span>"
-                          f"<br>{_e(e['answer'])}</p>" for e in c["examples"].get(value, []))
-            parts.append(f"<div><b>{_e(value)}</b> ×{n}{flag}<br><span class='muted'>agents: {_e(agents)}</span>"
-                         f"{exs}</div>")
+            exs = "".join(
+                f"<p><span class='muted'>{_e(e['dialog_id'])} turn {e['turn']} · {_e(e['agent'])}</span>"
+                f"<br>{_e(e['answer'])}</p>"
+                for e in c["examples"].get(value, [])
+            )
+            parts.append(
+                f"<div><b>{_e(value)}</b> ×{n}{flag}<br><span class='muted'>agents: {_e(agents)}</span>{exs}</div>"
+            )
         parts.append("</div>")
     parts.append("<h2>Examples per finding</h2>")
     for kind, label in FINDING_LABELS.items():
@@ -144,10 +159,12 @@ def write_html(result: AuditResult, path: Path) -> None:
         for f in shown[:3]:
             ev = {k: v for k, v in f["evidence"].items() if k not in ("examples", "passage_text")}
             passage = f["evidence"].get("passage_text")
-            parts.append("<div class='pair'><div>" + _dialog_html(f["dialog"], set(f["turns"])) + "</div><div>"
-                         f"<b>{_e(f['summary'])}</b>"
-                         + (f"<div class='kb'>{_e(passage)}</div>" if passage else "")
-                         + f"<pre class='muted'>{_e(json.dumps(ev, ensure_ascii=False, indent=1)[:1200])}</pre>"
-                         "</div></div>")
+            parts.append(
+                "<div class='pair'><div>" + _dialog_html(f["dialog"], set(f["turns"])) + "</div><div>"
+                f"<b>{_e(f['summary'])}</b>"
+                + (f"<div class='kb'>{_e(passage)}</div>" if passage else "")
+                + f"<pre class='muted'>{_e(json.dumps(ev, ensure_ascii=False, indent=1)[:1200])}</pre>"
+                "</div></div>"
+            )
     parts.append("</html>")
     path.write_text("".join(parts), encoding="utf-8")

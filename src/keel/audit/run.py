@@ -57,8 +57,12 @@ class AuditConfig(BaseModel):
     max_clusters: int = Field(50_000, ge=1, description="question clusters kept at most")
     dispute_min_count: int = Field(3, ge=1, description="dialogs a value needs to count in a dispute")
     dispute_min_share: float = Field(0.1, ge=0, le=1, description="share a value needs to count in a dispute")
-    grounded_words: int = Field(3, ge=1, description="content words an answer shares with a passage that fits "
-                                                      "its question to count as KB-grounded (FAQ SFT)")
+    grounded_words: int = Field(
+        3,
+        ge=1,
+        description="content words an answer shares with a passage that fits "
+        "its question to count as KB-grounded (FAQ SFT)",
+    )
     seed: int = Field(0, description="seed of the example reservoirs (the findings do not depend on it)")
     keep_spool: bool = Field(False, description="keep the pass-1 spool file (debugging)")
 
@@ -106,9 +110,13 @@ class _Analysis:
     def __init__(self, cfg: AuditConfig, book: PolicyBook, embedder: Embedder | None) -> None:
         self.cfg = cfg
         self.book = book
-        self.clusterer = QuestionClusterer(embedder, minhash_threshold=cfg.minhash_threshold,
-                                           embed_threshold=cfg.embed_threshold,
-                                           max_embeddings=cfg.max_embeddings, max_clusters=cfg.max_clusters)
+        self.clusterer = QuestionClusterer(
+            embedder,
+            minhash_threshold=cfg.minhash_threshold,
+            embed_threshold=cfg.embed_threshold,
+            max_embeddings=cfg.max_embeddings,
+            max_clusters=cfg.max_clusters,
+        )
         self.passages = ClusterPassages(book, self.clusterer)
         self.stats = ConsistencyStats(cfg.dispute_min_count, cfg.dispute_min_share, cfg.seed)
         self.volatile = VolatileDetector(book)
@@ -159,15 +167,23 @@ class _Analysis:
             # a case a KB rule decided (window, exclusion, limit) is judged on its own, not compared
             if x.cluster >= 0 and not x.kb_decided and (x.values or x.stance):
                 turn = x.agent_turns[0]
-                self.stats.observe(x.cluster, region, x.values, x.stance,
-                                   Example(d.dialog_id, turn, x.agent, x.answer[:220]))
+                self.stats.observe(
+                    x.cluster, region, x.values, x.stance, Example(d.dialog_id, turn, x.agent, x.answer[:220])
+                )
                 near = set()
                 for i, _ in self.book.by_tokens(content_tokens(x.question), region, k=2):
                     near |= {v for _, v in self.book.passages[i].values}
-                entries.append({"c": x.cluster, "r": region, "v": sorted(x.values), "s": x.stance,
-                                "t": list(x.agent_turns), "n": sorted(near & {v for _, v in x.values})})
-        return {"d": d.to_json(), "line": d.line_no, "f": [f.to_json() for f in findings], "g": grounded,
-                "x": entries}
+                entries.append(
+                    {
+                        "c": x.cluster,
+                        "r": region,
+                        "v": sorted(x.values),
+                        "s": x.stance,
+                        "t": list(x.agent_turns),
+                        "n": sorted(near & {v for _, v in x.values}),
+                    }
+                )
+        return {"d": d.to_json(), "line": d.line_no, "f": [f.to_json() for f in findings], "g": grounded, "x": entries}
 
     def _grounded(self, x: Exchange, region: str | None, ranked: list[tuple[int, float]]) -> bool:
         """Does the answer state what a passage fitting its question says (a value, or enough words)?"""
@@ -179,8 +195,9 @@ class _Analysis:
         return False
 
 
-def _consistency_findings(record: dict[str, Any], decisions: dict[tuple[int, str | None, str], Decision]
-                          ) -> list[Finding]:
+def _consistency_findings(
+    record: dict[str, Any], decisions: dict[tuple[int, str | None, str], Decision]
+) -> list[Finding]:
     out: list[Finding] = []
     did = record["d"]["id"]
     for e in record["x"]:
@@ -195,23 +212,39 @@ def _consistency_findings(record: dict[str, Any], decisions: dict[tuple[int, str
                 continue  # a passage that fits this very question states the value
             if dec.kind is FindingKind.INCONSISTENT:
                 others = ", ".join(f"{v} ×{n}" for v, n in dec.counts.items() if v != value)
-                out.append(Finding(
-                    kind=FindingKind.INCONSISTENT, dialog_id=did, turns=tuple(e["t"]),
-                    summary=f"says {value} where other agents say {others} (KB: "
-                            f"{', '.join(dec.kb_values) or '-'}, {dec.passage_id})",
-                    evidence=dec.evidence(value)))
+                out.append(
+                    Finding(
+                        kind=FindingKind.INCONSISTENT,
+                        dialog_id=did,
+                        turns=tuple(e["t"]),
+                        summary=f"says {value} where other agents say {others} (KB: "
+                        f"{', '.join(dec.kb_values) or '-'}, {dec.passage_id})",
+                        evidence=dec.evidence(value),
+                    )
+                )
             else:
                 values = ", ".join(f"{v} ×{n}" for v, n in dec.counts.items())
-                out.append(Finding(
-                    kind=FindingKind.DISPUTED, dialog_id=did, turns=tuple(e["t"]),
-                    summary=f"agents split on {dec.question[:60]!r} ({values}); no KB passage decides",
-                    evidence=dec.evidence(value)))
+                out.append(
+                    Finding(
+                        kind=FindingKind.DISPUTED,
+                        dialog_id=did,
+                        turns=tuple(e["t"]),
+                        summary=f"agents split on {dec.question[:60]!r} ({values}); no KB passage decides",
+                        evidence=dec.evidence(value),
+                    )
+                )
             break
     return out
 
 
-def run_audit(cfg: AuditConfig, *, db: Database, cache: EmbeddingCache, embedder: Embedder | None,
-              progress: ProgressSink | None = None) -> AuditResult:
+def run_audit(
+    cfg: AuditConfig,
+    *,
+    db: Database,
+    cache: EmbeddingCache,
+    embedder: Embedder | None,
+    progress: ProgressSink | None = None,
+) -> AuditResult:
     """Audit one file against one KB version; everything is written under ``cfg.out_dir``."""
     started = time.monotonic()
     started_at = datetime.now(UTC)
@@ -223,6 +256,7 @@ def run_audit(cfg: AuditConfig, *, db: Database, cache: EmbeddingCache, embedder
     spool_path = out / ".spool.jsonl"
 
     with (out / "skipped.jsonl").open("w", encoding="utf-8") as skipped_fd:
+
         def on_skip(s: SkippedLine) -> None:
             skipped_fd.write(json.dumps({"line": s.line_no, "reason": s.reason}, ensure_ascii=False) + "\n")
             if len(skipped_first) < 50:
@@ -254,38 +288,62 @@ def run_audit(cfg: AuditConfig, *, db: Database, cache: EmbeddingCache, embedder
         "kind": "audit",
         "started_at": started_at.isoformat(),
         "seconds": round(time.monotonic() - started, 2),
-        "input": {"path": str(cfg.input), "sha256": file_sha256(cfg.input), "bytes": reader.size,
-                  "format": reader.fmt.value, "column_map": cfg.column_map},
+        "input": {
+            "path": str(cfg.input),
+            "sha256": file_sha256(cfg.input),
+            "bytes": reader.size,
+            "format": reader.fmt.value,
+            "column_map": cfg.column_map,
+        },
         "kb": {"version": book.version, "content_hash": book.content_hash, "passages": len(book.passages)},
         "embedder": getattr(embedder, "name", None),
         "seed": cfg.seed,
         "config": json.loads(cfg.model_dump_json()),
         "python": platform.python_version(),
-        "counts": {"dialogs": reader.dialogs, "turns": analysis.turns, "skipped_lines": reader.skipped,
-                   "findings": totals["findings"], "routes": totals["routes"],
-                   "clusters": len(analysis.clusterer.clusters),
-                   "embedded_questions": analysis.clusterer.embedded},
+        "counts": {
+            "dialogs": reader.dialogs,
+            "turns": analysis.turns,
+            "skipped_lines": reader.skipped,
+            "findings": totals["findings"],
+            "routes": totals["routes"],
+            "clusters": len(analysis.clusterer.clusters),
+            "embedded_questions": analysis.clusterer.embedded,
+        },
         "skipped_lines": [{"line": n, "reason": r} for n, r in skipped_first],
-        "outputs": {"datasets": {r.value: f"datasets/{r.value}.jsonl" for r in Route},
-                    "findings": "findings.jsonl", "skipped": "skipped.jsonl", "clusters": "clusters.json",
-                    "report": "report.html"},
+        "outputs": {
+            "datasets": {r.value: f"datasets/{r.value}.jsonl" for r in Route},
+            "findings": "findings.jsonl",
+            "skipped": "skipped.jsonl",
+            "clusters": "clusters.json",
+            "report": "report.html",
+        },
     }
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     result = AuditResult(
-        run_dir=str(out), dialogs=reader.dialogs, turns=analysis.turns, skipped=reader.skipped,
-        skipped_lines=tuple(skipped_first), findings=totals["findings"], routes=totals["routes"],
-        clusters=len(analysis.clusterer.clusters), embedded_questions=analysis.clusterer.embedded,
-        worst_clusters=tuple(worst[:10]), examples=totals["examples"],
-        seconds=round(time.monotonic() - started, 2), manifest=str(manifest_path),
-        report_html=str(out / "report.html"), kb_version=book.version,
+        run_dir=str(out),
+        dialogs=reader.dialogs,
+        turns=analysis.turns,
+        skipped=reader.skipped,
+        skipped_lines=tuple(skipped_first),
+        findings=totals["findings"],
+        routes=totals["routes"],
+        clusters=len(analysis.clusterer.clusters),
+        embedded_questions=analysis.clusterer.embedded,
+        worst_clusters=tuple(worst[:10]),
+        examples=totals["examples"],
+        seconds=round(time.monotonic() - started, 2),
+        manifest=str(manifest_path),
+        report_html=str(out / "report.html"),
+        kb_version=book.version,
     )
     write_html(result, out / "report.html")
     return result
 
 
-def _write_outputs(cfg: AuditConfig, spool_path: Path,
-                   decisions: dict[tuple[int, str | None, str], Decision]) -> dict[str, Any]:
+def _write_outputs(
+    cfg: AuditConfig, spool_path: Path, decisions: dict[tuple[int, str | None, str], Decision]
+) -> dict[str, Any]:
     out = cfg.out_dir
     (out / "datasets").mkdir(exist_ok=True)
     handles = {r: (out / "datasets" / f"{r.value}.jsonl").open("w", encoding="utf-8") for r in Route}
@@ -306,18 +364,35 @@ def _write_outputs(cfg: AuditConfig, spool_path: Path,
                     shown = examples[f.kind.value]
                     if len(shown) < 5:
                         shown.append({**f.to_json(), "dialog": record["d"]})
-                handles[route].write(json.dumps({
-                    "id": record["d"]["id"], "route": route.value, "reason": reason,
-                    "findings": [{"kind": f.kind.value, "turns": list(f.turns), "summary": f.summary,
-                                  **({"policy": _policy_hint(f)} if route is Route.PREFERENCE else {})}
-                                 for f in findings],
-                    "dialog": record["d"],
-                }, ensure_ascii=False) + "\n")
+                handles[route].write(
+                    json.dumps(
+                        {
+                            "id": record["d"]["id"],
+                            "route": route.value,
+                            "reason": reason,
+                            "findings": [
+                                {
+                                    "kind": f.kind.value,
+                                    "turns": list(f.turns),
+                                    "summary": f.summary,
+                                    **({"policy": _policy_hint(f)} if route is Route.PREFERENCE else {}),
+                                }
+                                for f in findings
+                            ],
+                            "dialog": record["d"],
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
     finally:
         for h in handles.values():
             h.close()
-    return {"findings": {k.value: finding_counts.get(k.value, 0) for k in FindingKind},
-            "routes": dict(route_counts), "examples": {k: tuple(v) for k, v in examples.items()}}
+    return {
+        "findings": {k.value: finding_counts.get(k.value, 0) for k in FindingKind},
+        "routes": dict(route_counts),
+        "examples": {k: tuple(v) for k, v in examples.items()},
+    }
 
 
 def _policy_hint(f: Finding) -> dict[str, Any]:
@@ -328,18 +403,35 @@ def _policy_hint(f: Finding) -> dict[str, Any]:
 
 
 def _finding(data: dict[str, Any]) -> Finding:
-    return Finding(kind=FindingKind(data["kind"]), dialog_id=data["dialog_id"], turns=tuple(data["turns"]),
-                   summary=data["summary"], evidence=data["evidence"])
+    return Finding(
+        kind=FindingKind(data["kind"]),
+        dialog_id=data["dialog_id"],
+        turns=tuple(data["turns"]),
+        summary=data["summary"],
+        evidence=data["evidence"],
+    )
 
 
 def _worst_clusters(decisions: dict[tuple[int, str | None, str], Decision]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for dec in decisions.values():
         flagged = sum(n for v, n in dec.counts.items() if v in dec.flagged)
-        rows.append({"kind": dec.kind.value, "cluster": dec.cluster, "region": dec.region, "key": dec.key,
-                     "question": dec.question, "flagged_dialogs": flagged, "values": dec.counts,
-                     "flagged_values": sorted(dec.flagged), "kb_values": list(dec.kb_values),
-                     "passage_id": dec.passage_id, "passage_text": dec.passage_text,
-                     "agents": dec.agents, "examples": dec.examples})
+        rows.append(
+            {
+                "kind": dec.kind.value,
+                "cluster": dec.cluster,
+                "region": dec.region,
+                "key": dec.key,
+                "question": dec.question,
+                "flagged_dialogs": flagged,
+                "values": dec.counts,
+                "flagged_values": sorted(dec.flagged),
+                "kb_values": list(dec.kb_values),
+                "passage_id": dec.passage_id,
+                "passage_text": dec.passage_text,
+                "agents": dec.agents,
+                "examples": dec.examples,
+            }
+        )
     rows.sort(key=lambda r: -int(r["flagged_dialogs"]))
     return rows[:50]

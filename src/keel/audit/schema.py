@@ -74,13 +74,16 @@ class Dialog:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.dialog_id}
-        for key, value in (("region", self.region), ("lang", self.lang), ("agent", self.agent),
-                           ("date", self.day.isoformat() if self.day else None)):
+        for key, value in (
+            ("region", self.region),
+            ("lang", self.lang),
+            ("agent", self.agent),
+            ("date", self.day.isoformat() if self.day else None),
+        ):
             if value is not None:
                 out[key] = value
         out["turns"] = [
-            {"role": t.role.value, "text": t.text, **({"agent": t.agent} if t.agent else {})}
-            for t in self.turns
+            {"role": t.role.value, "text": t.text, **({"agent": t.agent} if t.agent else {})} for t in self.turns
         ]
         if self.meta:
             out["meta"] = self.meta
@@ -106,5 +109,10 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)  # values, passage id/text, cluster, examples
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "dialog_id": self.dialog_id, "turns": list(self.turns),
-                "summary": self.summary, "evidence": self.evidence}
+        return {
+            "kind": self.kind.value,
+            "dialog_id": self.dialog_id,
+            "turns": list(self.turns),
+            "summary": self.summary,
+            "evidence": self.evidence,
+        }

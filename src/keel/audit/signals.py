@@ -48,8 +48,12 @@ def resolves(answer: str) -> bool:
         if sentence and ("?" in sentence or "？" in sentence) and CLOSING.find(sentence) is None:
             return True
     for clause in _CLAUSE.split(norm):
-        if (clause.strip() and EMPATHY.find(clause) is None and CLOSING.find(clause) is None
-                and len(content_tokens(clause)) >= 3):
+        if (
+            clause.strip()
+            and EMPATHY.find(clause) is None
+            and CLOSING.find(clause) is None
+            and len(content_tokens(clause)) >= 3
+        ):
             return True
     return False
 
@@ -73,7 +77,7 @@ def soothing_only(dialog: Dialog, ex: Exchange) -> Finding | None:
 # ---------------------------------------------------------------- state dependent
 def _status_sentence(sentence: str) -> str | None:
     for m in STATUS_EN.finditer(sentence):
-        if not CONDITIONAL_EN.search(sentence[max(0, m.start() - 16): m.start() + 12]):
+        if not CONDITIONAL_EN.search(sentence[max(0, m.start() - 16) : m.start() + 12]):
             return m.group(0)
     m2 = STATUS_ZH.search(sentence)
     if m2:

@@ -29,7 +29,7 @@ def init(
     console.print(f"[green]wrote[/] {what} into [b]{folder}[/] ({len(report.files)} files)")
     cfg = folder / "keel.yaml"
     console.print("next:", highlight=False)
-    for cmd in ("check", "setup --skip-model", "--model scripted ask \"hello\"", "eval run --model scripted"):
+    for cmd in ("check", "setup --skip-model", '--model scripted ask "hello"', "eval run --model scripted"):
         console.print(f"  keel --config {cfg} {cmd}", highlight=False)
 
 

@@ -49,10 +49,7 @@ def _run(method: str, config_file: Path, name: str | None, max_steps: int | None
         if info.resumed_from
         else f"{info.steps} steps in {info.seconds / 60:.1f} min"
     )
-    console.print(
-        f"[green]checkpoint ckpt:{info.name}[/] — {done}, "
-        f"loss {first:.4f} → {last:.4f}\n  {info.path}"
-    )
+    console.print(f"[green]checkpoint ckpt:{info.name}[/] — {done}, loss {first:.4f} → {last:.4f}\n  {info.path}")
 
 
 @app.command()

@@ -69,12 +69,22 @@ def run_rows(cfg: KeelConfig) -> list[RunRow]:
         metrics = r["metrics"] or {}
         complete = r["metrics"] is not None
         total = int(r["cases"]) * int(r["samples"])
-        rows.append(RunRow(
-            run_id=r["run_id"], created=r["created"], model=r["model"], mode=r["mode"], kb=r["kb"],
-            cases=r["cases"], samples=r["samples"], suite=_suite_hash(Path(r["path"])), complete=complete,
-            done=total if complete else _count_lines(Path(r["path"]) / RESULTS),
-            pass_rate=metrics.get(MetricName.PASS_RATE.value), boundary=metrics.get(MetricName.BOUNDARY_CROSSING.value),
-        ))
+        rows.append(
+            RunRow(
+                run_id=r["run_id"],
+                created=r["created"],
+                model=r["model"],
+                mode=r["mode"],
+                kb=r["kb"],
+                cases=r["cases"],
+                samples=r["samples"],
+                suite=_suite_hash(Path(r["path"])),
+                complete=complete,
+                done=total if complete else _count_lines(Path(r["path"]) / RESULTS),
+                pass_rate=metrics.get(MetricName.PASS_RATE.value),
+                boundary=metrics.get(MetricName.BOUNDARY_CROSSING.value),
+            )
+        )
     return rows
 
 
@@ -138,8 +148,12 @@ def evaluate(baseline: Path, candidate: Path, policy: GatePolicy) -> Evaluated:
             return _CACHE[key]
     comparison = compare_runs([baseline, candidate])
     verdict = run_gate(candidate, baseline, policy)
-    found = Evaluated(comparison=comparison, verdict=verdict, metric_png=metric_chart(comparison),
-                      category_png=category_chart(comparison))
+    found = Evaluated(
+        comparison=comparison,
+        verdict=verdict,
+        metric_png=metric_chart(comparison),
+        category_png=category_chart(comparison),
+    )
     with _CACHE_LOCK:
         _CACHE[key] = found
         while len(_CACHE) > _CACHE_SIZE:
@@ -164,13 +178,23 @@ def metric_rows(c: Comparison) -> list[dict[str, Any]]:
     for idx, name in enumerate(MetricName):
         a, b = base.metrics.metrics[name], other.metrics.metrics[name]
         d = c.deltas[0][idx]
-        rows.append({
-            "name": name.value, "risk": name in RISK_METRICS, "arrow": _ARROW[DIRECTION[name]],
-            "base": _num(a.value), "base_ci": _interval(a.low, a.high), "base_n": a.n,
-            "other": _num(b.value), "other_ci": _interval(b.low, b.high), "other_n": b.n,
-            "delta": "–" if d.diff is None else f"{d.diff:+.3f}", "delta_ci": _interval(d.low, d.high, signed=True),
-            "verdict": d.verdict, "paired": d.paired,
-        })
+        rows.append(
+            {
+                "name": name.value,
+                "risk": name in RISK_METRICS,
+                "arrow": _ARROW[DIRECTION[name]],
+                "base": _num(a.value),
+                "base_ci": _interval(a.low, a.high),
+                "base_n": a.n,
+                "other": _num(b.value),
+                "other_ci": _interval(b.low, b.high),
+                "other_n": b.n,
+                "delta": "–" if d.diff is None else f"{d.diff:+.3f}",
+                "delta_ci": _interval(d.low, d.high, signed=True),
+                "verdict": d.verdict,
+                "paired": d.paired,
+            }
+        )
     return rows
 
 
@@ -181,8 +205,15 @@ def category_rows(c: Comparison) -> list[dict[str, Any]]:
         a, b = values[0], values[1]
         diff = None if a is None or b is None else b - a
         trend = "same" if diff is None or abs(diff) < 1e-9 else ("better" if diff > 0 else "worse")
-        rows.append({"category": cat.value, "base": _num(a), "other": _num(b),
-                     "delta": "–" if diff is None else f"{diff:+.3f}", "trend": trend})
+        rows.append(
+            {
+                "category": cat.value,
+                "base": _num(a),
+                "other": _num(b),
+                "delta": "–" if diff is None else f"{diff:+.3f}",
+                "trend": trend,
+            }
+        )
     return rows
 
 

@@ -75,8 +75,16 @@ class PostgresServer:
                 os.chown(path, user.pw_uid, user.pw_gid)
             os.chmod(self.root, 0o755)
         initdb = self._cmd(
-            str(self.bin / "initdb"), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-            "--locale=C", "--no-sync",
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
         )
         self._check(initdb, "initdb")
         options = (
@@ -84,8 +92,17 @@ class PostgresServer:
             "-c fsync=on -c shared_buffers=64MB"
         )
         start = self._cmd(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
-            "-w", "-t", "60", "start",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         self._check(start, "pg_ctl start")
         self._admin_url = self.url("postgres")
@@ -103,8 +120,9 @@ class PostgresServer:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(host=str(self.sock), port=self.port, user=SUPERUSER, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host=str(self.sock), port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
@@ -112,15 +130,18 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         import psycopg
 
-        with psycopg.connect(host=str(self.sock), port=self.port, user=SUPERUSER, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host=str(self.sock), port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
         if self.data.exists():
             subprocess.run(
                 self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"),
-                capture_output=True, timeout=60, cwd=self.root,
+                capture_output=True,
+                timeout=60,
+                cwd=self.root,
             )
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -131,7 +152,5 @@ class PostgresServer:
             self.stop()
             raise
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()

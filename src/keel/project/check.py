@@ -122,8 +122,11 @@ def _check_business(out: _Findings, business: Business) -> None:
     lines = yaml_lines(business.source.read_text(encoding="utf-8")) if business.source else {}
     for key, spec in (("order", business.order), ("ticket", business.ticket)):
         if not spec.statuses:
-            out.warning(path, f"{key}.statuses: none declared: every customer {key} status will be refused",
-                        nearest(lines, (key,)))
+            out.warning(
+                path,
+                f"{key}.statuses: none declared: every customer {key} status will be refused",
+                nearest(lines, (key,)),
+            )
 
 
 # ---- rules and templates ----------------------------------------------------------------------
@@ -144,8 +147,11 @@ def _check_rules(out: _Findings, path: Path, business: Business) -> set[str]:
         effect = rule.get("effect") if isinstance(rule, dict) else None
         for t in (effect or {}).get("forbid_topics") or []:
             if t not in topics:
-                out.error(path, f"rule {rule.get('id')!r} forbids topic {t!r}, which `topics:` does not define",
-                          nearest(lines, ("rules", i, "effect", "forbid_topics")))
+                out.error(
+                    path,
+                    f"rule {rule.get('id')!r} forbids topic {t!r}, which `topics:` does not define",
+                    nearest(lines, ("rules", i, "effect", "forbid_topics")),
+                )
     for name in USED_TOPICS:
         if name not in topics:
             out.warning(path, f"topics: no {name!r} list (the state policy uses it)", nearest(lines, ("topics",)))
@@ -153,8 +159,11 @@ def _check_rules(out: _Findings, path: Path, business: Business) -> set[str]:
     templates = templates if isinstance(templates, dict) else {}
     for name in REQUIRED_TEMPLATES:
         if name not in templates:
-            out.error(path, f"templates: {name!r} is missing (Keel needs: {', '.join(REQUIRED_TEMPLATES)})",
-                      nearest(lines, ("templates",)))
+            out.error(
+                path,
+                f"templates: {name!r} is missing (Keel needs: {', '.join(REQUIRED_TEMPLATES)})",
+                nearest(lines, ("templates",)),
+            )
     for name, texts in templates.items():
         if name not in REQUIRED_TEMPLATES:
             out.warning(path, f"templates: {name!r} is not a template Keel uses", nearest(lines, ("templates", name)))
@@ -164,12 +173,18 @@ def _check_rules(out: _Findings, path: Path, business: Business) -> set[str]:
                 out.error(path, f"template {name!r} has no {lang.value} text", nearest(lines, ("templates", name)))
     for region in data.get("region_terms") or {}:
         if region not in business.regions:
-            out.error(path, f"region_terms: {region!r} is not a region of the business "
-                      f"(declared: {', '.join(business.regions)})", nearest(lines, ("region_terms", region)))
+            out.error(
+                path,
+                f"region_terms: {region!r} is not a region of the business (declared: {', '.join(business.regions)})",
+                nearest(lines, ("region_terms", region)),
+            )
     pattern = data.get("order_id_pattern")
     if pattern and business.order.id_pattern and pattern != business.order.id_pattern:
-        out.warning(path, "order_id_pattern differs from business.yaml order.id_pattern (the business's wins)",
-                    nearest(lines, ("order_id_pattern",)))
+        out.warning(
+            path,
+            "order_id_pattern differs from business.yaml order.id_pattern (the business's wins)",
+            nearest(lines, ("order_id_pattern",)),
+        )
     try:
         RuleFile.model_validate(data)
     except ValidationError as exc:
@@ -221,14 +236,20 @@ def _kb_file(out: _Findings, path: Path, business: Business) -> list[KBDocument]
         label = f"document {raw.get('id')!r}: " if len(raws) > 1 else ""
         for key in raw:
             if key not in _KB_FIELDS:
-                out.error(path, f"{label}unknown field {key!r} (KB documents have: {', '.join(sorted(_KB_FIELDS))})",
-                          nearest(lines, (*base, key)))
+                out.error(
+                    path,
+                    f"{label}unknown field {key!r} (KB documents have: {', '.join(sorted(_KB_FIELDS))})",
+                    nearest(lines, (*base, key)),
+                )
         regions = raw.get("region")
         for r in [regions] if isinstance(regions, str) else list(regions or []):
             if r != ALL_REGIONS and r not in business.regions:
                 declared = f"declared: {', '.join(business.regions)}, or {ALL_REGIONS}"
-                out.error(path, f"{label}region {r!r} is not a region of the business ({declared})",
-                          nearest(lines, (*base, "region")))
+                out.error(
+                    path,
+                    f"{label}region {r!r} is not a region of the business ({declared})",
+                    nearest(lines, (*base, "region")),
+                )
         raw = {k: v for k, v in raw.items() if k in _KB_FIELDS}
         raw.setdefault("topic", raw.get("id"))
         try:
@@ -273,13 +294,18 @@ def _check_kb(out: _Findings, folders: Iterable[tuple[Path, bool]], business: Bu
         for region in business.regions:
             serving = [d for d in docs if ALL_REGIONS in d.regions or region in d.regions]
             if not serving:
-                out.error(where, f"region {region!r} is declared but no KB document serves it "
-                          f"(none has region [{region}] or [{ALL_REGIONS}])", nearest(lines, ("regions", region)))
+                out.error(
+                    where,
+                    f"region {region!r} is declared but no KB document serves it "
+                    f"(none has region [{region}] or [{ALL_REGIONS}])",
+                    nearest(lines, ("regions", region)),
+                )
                 continue
             for lang in Lang:
                 if not any(d.lang is lang for d in serving):
-                    out.warning(where, f"region {region!r} has no {lang.value} document",
-                                nearest(lines, ("regions", region)))
+                    out.warning(
+                        where, f"region {region!r} has no {lang.value} document", nearest(lines, ("regions", region))
+                    )
     return {d.topic for d in docs}
 
 
@@ -367,12 +393,18 @@ def _check_suite(out: _Findings, folder: Path, users: set[str] | None, topics: s
                 out.error(path, f"duplicate case id {case.id}", line)
             ids.add(case.id)
             if users is not None and case.user and case.user not in users:
-                out.error(path, f"case {case.id}: user {case.user!r} is not in the customer file",
-                          nearest(lines, ("cases", i, "user")))
+                out.error(
+                    path,
+                    f"case {case.id}: user {case.user!r} is not in the customer file",
+                    nearest(lines, ("cases", i, "user")),
+                )
             unknown = [t for t in case.gold_topics if topics and t not in topics]
             if unknown:
-                out.warning(path, f"case {case.id}: gold_topics {unknown} are no KB topic",
-                            nearest(lines, ("cases", i, "gold_topics")))
+                out.warning(
+                    path,
+                    f"case {case.id}: gold_topics {unknown} are no KB topic",
+                    nearest(lines, ("cases", i, "gold_topics")),
+                )
     if not ids:
         out.warning(folder, "no eval cases")
 

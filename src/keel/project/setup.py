@@ -31,7 +31,10 @@ def setup_project(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[
     if store.current_version(db) is None:
         for source in cfg.kb_sources:
             info = store.publish_folder(
-                db, source.folder, overlay=source.overlay and bool(published), note=source.note,
+                db,
+                source.folder,
+                overlay=source.overlay and bool(published),
+                note=source.note,
                 regions=cfg.business.regions,
             )
             published.append(info.version)
@@ -47,6 +50,9 @@ def setup_project(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[
 
         model = str(packaged_gguf(cfg.model_cache, DEFAULT_PACKAGED, log=log))
     return SetupReport(
-        check=report, published=tuple(published), current_version=store.current_version(db), state=state.name,
+        check=report,
+        published=tuple(published),
+        current_version=store.current_version(db),
+        state=state.name,
         model=model,
     )

@@ -64,7 +64,7 @@ def build_sft_data(
                 found = retrieve(index, p.message, vec, lang=p.lang, region=p.region, today=day, cfg=rt.cfg.retrieval)
                 messages = pipeline_messages(
                     brand_en=cfg.brand_en,
-                brand_zh=cfg.brand_zh,
+                    brand_zh=cfg.brand_zh,
                     lang=p.lang,
                     passages=found.passages,
                     state_facts="",

@@ -223,6 +223,7 @@ STRINGS = {
     },
 }
 
+
 class _PickError(UserError):
     """Not two different runs picked."""
 
@@ -241,8 +242,9 @@ def _runs_page(
         baseline, candidate = default_pair(rows)
     _, source = gate_policy()
     context = {"rows": rows, "baseline": baseline, "candidate": candidate, "error": error, "policy_source": source}
-    return render(request, "evaluation/runs.html", context, agent=agent, status=status, active=PAGE.key,
-                  canonical="/console/eval")
+    return render(
+        request, "evaluation/runs.html", context, agent=agent, status=status, active=PAGE.key, canonical="/console/eval"
+    )
 
 
 @router.get("/eval")
@@ -290,8 +292,14 @@ def compare(
         "report_url": f"/console/eval/report?{query}",
         "back_url": f"/console/eval?{query}",
     }
-    return render(request, "evaluation/compare.html", context, agent=agent, active=PAGE.key,
-                  canonical=f"/console/eval/compare?{query}")
+    return render(
+        request,
+        "evaluation/compare.html",
+        context,
+        agent=agent,
+        active=PAGE.key,
+        canonical=f"/console/eval/compare?{query}",
+    )
 
 
 @router.get("/eval/report")
@@ -301,8 +309,11 @@ def report(
     """The library's self-contained HTML report of the same comparison, as a download."""
     found = _evaluate(request, baseline.strip(), candidate.strip())
     name = f"keel-eval-{candidate.strip()}-vs-{baseline.strip()}.html"
-    return HTMLResponse(render_html(found.comparison, found.verdict), headers={
-        "Content-Disposition": f'attachment; filename="{name}"',
-        "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
-        "X-Content-Type-Options": "nosniff",
-    })
+    return HTMLResponse(
+        render_html(found.comparison, found.verdict),
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Security-Policy": "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
