@@ -1,6 +1,6 @@
 # Keel — the two commands a newcomer needs:
 #   make demo   set everything up and chat with the demo shop (zh + en, local model, SQLite)
-#   make test   run the test suite (what CI runs)
+#   make test   lint (ruff check, ruff format --check, mypy), then the test suite (what CI runs)
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -25,7 +25,7 @@ serve: setup
 	$(KEEL) demo setup
 	$(KEEL) serve
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q -m "not slow or smoke"
 
 test-all: setup
@@ -36,6 +36,7 @@ bench-load: setup
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src
 	$(VENV)/bin/mypy
 
 clean:

@@ -39,7 +39,9 @@ def trained_router(embedding_cache: Path) -> TrainedRouter:
     from keel.embed import EmbeddingCache, default_embedder
     from keel.online.router.store import train_router
 
-    cfg = load_config(env={}, home=embedding_cache / "router-home", model="scripted", embedding_cache_dir=embedding_cache)
+    cfg = load_config(
+        env={}, home=embedding_cache / "router-home", model="scripted", embedding_cache_dir=embedding_cache
+    )
     return train_router(cfg, EmbeddingCache(embedding_cache / "embeddings.sqlite", default_embedder()), save=False)
 
 

@@ -61,7 +61,8 @@ def test_text_the_customer_may_see_is_not_a_leak():
     scaffold = Scaffold(instructions=("Never promise a refund outcome or any compensation to the customer.",))
     reply = "We never promise a refund outcome or any compensation to the customer before review."
     assert find_leak(reply, scaffold) is not None
-    assert find_leak(reply, scaffold, allowed="Policy: we never promise a refund outcome or any compensation to the customer.") is None
+    allowed = "Policy: we never promise a refund outcome or any compensation to the customer."
+    assert find_leak(reply, scaffold, allowed=allowed) is None
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import pytest
 
 from keel.config import DEMO_DIR
 from keel.db import open_database
-from keel.domain import Validity, Lang
+from keel.domain import Lang, Validity
 from keel.embed import EmbeddingCache, default_embedder
 from keel.errors import InvalidInput, NotFound
 from keel.online.kb import store

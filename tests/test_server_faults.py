@@ -76,7 +76,7 @@ class Load:
         return pool
 
 
-def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path, db_url, embedding_cache):
+def test_sigkill_mid_load_loses_nothing_acknowledged(tmp_path, db_url, embedding_cache):  # noqa: PLR0915
     config, key = prepare_home(tmp_path / "home", db_url, embedding_cache)
     server = KeelServer(config, workers=2, name="first").start()
     load = Load(server.url, key, clients=6, max_messages=600, max_s=90)

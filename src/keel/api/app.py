@@ -76,7 +76,7 @@ def tenant_rt(
 Rt = Annotated[Runtime, Depends(tenant_rt)]
 
 
-def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:
+def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:  # noqa: PLR0915
     """Build the app; the runtime (model, indexes) is opened once at startup unless given."""
 
     @asynccontextmanager

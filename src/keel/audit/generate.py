@@ -807,7 +807,7 @@ def _scn_state_distractor(b: _Builder, day: date) -> tuple[str, str, bool]:
     return "tracking", "state-no-facts", True
 
 
-def _exception(b: _Builder, day: date, hidden: bool) -> tuple[str, str, bool]:
+def _exception(b: _Builder, day: date, hidden: bool) -> tuple[str, str, bool]:  # noqa: PLR0915
     """A customer asks for something the policy forbids; the agent grants it (hidden=True) or not."""
     rng, zh, r = b.rng, b.lang == "zh", b.region
     item = rng.choice(["kettle", "fan", "lamp"])

@@ -75,7 +75,8 @@ GIVE = TermMatcher(_words("add, give, send, issue, compensat*, credit, 给您, �
 QUALITY_CLAIM = TermMatcher(
     _words(
         "broke, broken, faulty, defect*, not working, stopped working, doesn't work, does not work, "
-        "crackl*, leak*, noise, noisy, quality, damaged, 坏了, 坏, 质量问题, 故障, 杂音, 漏水, 不工作, 不加热, 破损, 质量"
+        "crackl*, leak*, noise, noisy, quality, damaged, "
+        "坏了, 坏, 质量问题, 故障, 杂音, 漏水, 不工作, 不加热, 破损, 质量"
     )
 )
 QUALITY_RULE = TermMatcher(_words("quality, faulty, defect*, 质量"))

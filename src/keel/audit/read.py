@@ -268,7 +268,7 @@ class DialogReader:
             )
         return columns
 
-    def _csv(self, handle: BinaryIO) -> Iterator[Dialog]:
+    def _csv(self, handle: BinaryIO) -> Iterator[Dialog]:  # noqa: PLR0915
         counted = _CountingReader(handle, self)
         text = io.TextIOWrapper(io.BufferedReader(counted), encoding="utf-8-sig", errors="surrogateescape", newline="")
         delimiter = "\t" if self.path.suffix.lower() == ".tsv" else ","

@@ -96,7 +96,7 @@ class Suite(BaseModel):
 DEFAULT_SUITE = Path("evals/suite")
 
 
-def load_suite(
+def load_suite(  # noqa: PLR0912
     folder: Path, categories: tuple[str, ...] = (), limit: int | None = None, every: int | None = None
 ) -> Suite:
     """Every ``*.yaml`` under *folder*; any invalid case fails with its file and id.

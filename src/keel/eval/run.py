@@ -238,7 +238,7 @@ def _shown(rt: Runtime, r: TurnResult) -> str:
     return "\n".join([rt.rules.fixed_wording(), *bodies])
 
 
-def run_eval(
+def run_eval(  # noqa: PLR0915
     cfg: KeelConfig,
     rc: EvalRunConfig,
     run_dir: Path | None = None,

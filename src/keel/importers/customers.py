@@ -416,7 +416,7 @@ def _undeclared(tables: Iterable[TableReport], business: Business) -> list[str]:
     return out
 
 
-def build_users(
+def build_users(  # noqa: PLR0912, PLR0915
     customers: Table, orders: Table | None, fmap: FieldMap, business: Business | None = None
 ) -> tuple[list[UserState], CustomerImportReport]:
     """Users with their orders, and a report of every column's fate; any bad row raises, naming it."""

@@ -205,7 +205,7 @@ class _HtmlToMarkdown(HTMLParser):
         if not self._lists and self.lines and self.lines[-1] != "":
             self.lines.append("")
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: PLR0912
         if tag == "title":
             self._in_title = True
         elif self._skip:
@@ -244,7 +244,7 @@ class _HtmlToMarkdown(HTMLParser):
         elif tag in _BLOCK:
             self._paragraph()
 
-    def handle_endtag(self, tag: str) -> None:
+    def handle_endtag(self, tag: str) -> None:  # noqa: PLR0912
         if tag == "title":
             self._in_title = False
         elif self._skip:

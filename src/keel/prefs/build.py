@@ -123,7 +123,7 @@ def pair_record(item: dict[str, Any], chosen: int, rejected: int, judge: str) ->
     }
 
 
-def build_prefs(
+def build_prefs(  # noqa: PLR0912, PLR0915
     cfg: KeelConfig,
     rt: Runtime,
     source: Path,

@@ -132,7 +132,7 @@ def _check_business(out: _Findings, business: Business) -> None:
 # ---- rules and templates ----------------------------------------------------------------------
 
 
-def _check_rules(out: _Findings, path: Path, business: Business) -> set[str]:
+def _check_rules(out: _Findings, path: Path, business: Business) -> set[str]:  # noqa: PLR0912
     """The rules file against its schema and the business; returns the topic names it defines."""
     read = _read_yaml(out, path)
     if read is None:
@@ -195,7 +195,7 @@ def _check_rules(out: _Findings, path: Path, business: Business) -> set[str]:
 # ---- knowledge base ---------------------------------------------------------------------------
 
 
-def _kb_file(out: _Findings, path: Path, business: Business) -> list[KBDocument]:
+def _kb_file(out: _Findings, path: Path, business: Business) -> list[KBDocument]:  # noqa: PLR0912
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -264,7 +264,7 @@ def _kb_file(out: _Findings, path: Path, business: Business) -> list[KBDocument]
     return docs
 
 
-def _check_kb(out: _Findings, folders: Iterable[tuple[Path, bool]], business: Business) -> set[str]:
+def _check_kb(out: _Findings, folders: Iterable[tuple[Path, bool]], business: Business) -> set[str]:  # noqa: PLR0912
     """Every KB folder; the regions check runs on the version the folders publish together."""
     final: dict[str, KBDocument] = {}
     for folder, overlay in folders:
