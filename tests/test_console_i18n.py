@@ -16,6 +16,7 @@ from keel.domain import Action, Lang, Modifier, Reason, Role
 from keel.online.conversations import ConversationStatus
 from keel.online.emotion import EmotionLevel
 from keel.online.handoff import HandoffStatus
+from keel.online.router.banks import Need
 from keel.online.state.model import RiskLevel
 
 CONSOLE = Path(__file__).parents[1] / "src" / "keel" / "console"
@@ -62,6 +63,7 @@ def test_every_key_used_by_templates_and_code_exists():
         ("emotion", EmotionLevel),
         ("agentrole", AgentRole),
         ("convstatus", ConversationStatus),
+        ("need", Need),
     ],
 )
 def test_every_closed_set_value_has_words(group, values):

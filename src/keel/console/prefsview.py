@@ -1,6 +1,8 @@
 """What the preference review page shows: sets with their counts, the review queue, one item.
 
 Everything is read through :mod:`keel.prefs.store`; choices are written by ``record_choice``.
+The need a reviewer confirms for the customer's message (pre-filled with the router's reading of
+it) goes to the router's learned bank through ``append_examples``.
 """
 
 from __future__ import annotations
@@ -8,12 +10,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keel.domain import Frozen
+from keel.domain import Frozen, Lang
 from keel.errors import NotFound
+from keel.online.router.banks import Example, Need, append_examples, learned_bank
+from keel.online.router.route import route
 from keel.prefs.build import CANDIDATES, PAIRS, training_text
 from keel.prefs.store import decided_ids, final_pairs, load_items, pending
+from keel.text import detect_lang
+
+if TYPE_CHECKING:
+    from keel.online.runtime import Runtime
 
 _SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 RULE_JUDGE = "rule"
@@ -142,3 +150,33 @@ def find_item(items: list[dict[str, Any]], item_id: str) -> dict[str, Any]:
 
 def pairs_file(path: Path) -> Path:
     return path / PAIRS
+
+
+def customer_message(item: dict[str, Any]) -> str:
+    """The customer's last message in the item's prompt (what the reviewer labels)."""
+    users = [m.get("content", "") for m in item.get("prompt") or [] if m.get("role") == "user"]
+    return str(users[-1]).strip() if users else ""
+
+
+class NeedGuess(Frozen):
+    need: Need
+    p: float
+
+
+def router_guess(rt: Runtime, text: str) -> NeedGuess | None:
+    """The router's reading of *text* alone, as the online stage routes it; None when routing is off."""
+    if rt.router is None or not text:
+        return None
+    routed = route(rt.router.head, text, rt.embedder.query([text])[0], rt.cfg.router, rt.embedder.query)
+    return NeedGuess(need=routed.need, p=routed.p)
+
+
+def learn_need(rt: Runtime, item: dict[str, Any], need: Need, reviewer: str) -> bool:
+    """Add the item's customer message with the need the reviewer confirmed; False when it was known."""
+    text = customer_message(item)
+    if not text:
+        return False
+    given = str(item.get("lang") or "")
+    lang = Lang(given) if given in (Lang.ZH.value, Lang.EN.value) else detect_lang(text)
+    example = Example(text=text, need=need, lang=lang, source=f"console:prefs:{reviewer}")
+    return append_examples(learned_bank(rt.cfg.router_dir), [example]) == 1

@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import Request
@@ -31,6 +31,9 @@ from keel.console.page import Page
 from keel.db import Database
 from keel.domain import Lang
 from keel.errors import Forbidden, KeelError, NotFound
+
+if TYPE_CHECKING:
+    from keel.online.runtime import Runtime
 
 log = logging.getLogger("keel.console")
 
@@ -78,6 +81,12 @@ def keel_config(request: Request) -> KeelConfig:
     """The runtime's configuration (its home holds preference sets and eval runs)."""
     cfg: KeelConfig = request.app.state.rt.cfg
     return cfg
+
+
+def runtime(request: Request) -> Runtime:
+    """The runtime the console was mounted on (its router reads messages for the review pages)."""
+    rt: Runtime = request.app.state.rt
+    return rt
 
 
 def lang_of(request: Request) -> Lang:

@@ -1,7 +1,10 @@
 """Preference review: a prompt's candidates side by side; a reviewer picks the better and the worse.
 
 The choice is written by :func:`keel.prefs.store.record_choice`, exactly as ``keel prefs annotate``
-writes it (a ``human:<name>`` pair in ``pairs.jsonl``, the LLaMA-Factory export refreshed).
+writes it (a ``human:<name>`` pair in ``pairs.jsonl``, the LLaMA-Factory export refreshed). With the
+pair the reviewer confirms or corrects what the customer's message needed (pre-filled with the
+router's reading); that label goes to the router's learned bank (``<home>/router/learned.jsonl``,
+source ``console:prefs:<reviewer>``), once per message.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ from keel.console.auth import Agent, Permission
 from keel.console.i18n import Translator
 from keel.console.page import Page
 from keel.console.prefsview import (
+    customer_message,
     find_item,
     item_view,
+    learn_need,
     list_sets,
     next_after,
     pairs_file,
     review_queue,
+    router_guess,
     set_dir,
     summarize,
     verdicts,
@@ -34,9 +40,11 @@ from keel.console.web import (
     redirect,
     render,
     require,
+    runtime,
     translator,
 )
 from keel.errors import Conflict, InvalidInput
+from keel.online.router.banks import Need, learned_bank
 from keel.prefs.store import decided_ids, load_items, record_choice
 
 STRINGS = {
@@ -93,6 +101,14 @@ STRINGS = {
         "prefs.err.same": "Candidate {n} cannot be both the better and the worse; pick two different ones.",
         "prefs.err.taken": "{name} has already judged this prompt; your choice was not saved.",
         "prefs.kept": "Your picks are kept below.",
+        "prefs.need": "What the customer's last message needed",
+        "prefs.need_skip": "— not sure: do not teach the router —",
+        "prefs.need_guess": "The router reads it as {need} (p = {p}).",
+        "prefs.need_no_router": "The router is off here; pick the need yourself, or leave it.",
+        "prefs.need_how": "Saved with the pair to the router's learned bank ({path}); `keel router train` learns it.",
+        "prefs.need_added": "The router's learned bank now holds this message as {need}.",
+        "prefs.need_known": "The learned bank already holds this message; it was not added again.",
+        "prefs.err.need": "{need} is not one of the router's needs; pick one from the list.",
         "prefsource.model": "model sample",
         "prefsource.historical": "historical agent reply",
         "prefsource.rule": "rule's fixed wording",
@@ -151,6 +167,14 @@ STRINGS = {
         "prefs.err.same": "候选 {n} 不能既是更好的又是更差的，请选两个不同的候选。",
         "prefs.err.taken": "{name} 已经评审过这个提示，你的选择未保存。",
         "prefs.kept": "你的选择保留在下方。",
+        "prefs.need": "客户最后一条消息需要什么",
+        "prefs.need_skip": "— 不确定：不用于训练路由 —",
+        "prefs.need_guess": "路由判断为{need}（p = {p}）。",
+        "prefs.need_no_router": "这里未启用路由；可自行选择，或留空。",
+        "prefs.need_how": "与偏好对一起写入路由的学习样本库（{path}）；`keel router train` 会学到它。",
+        "prefs.need_added": "路由的学习样本库已记下这条消息：{need}。",
+        "prefs.need_known": "学习样本库里已有这条消息，未重复添加。",
+        "prefs.err.need": "{need} 不是路由的类别，请从列表中选择。",
         "prefsource.model": "模型采样",
         "prefsource.historical": "历史人工回复",
         "prefsource.rule": "规则固定话术",
@@ -182,6 +206,7 @@ def _review(
     include_rule: bool,
     *,
     picks: tuple[int | None, int | None] = (None, None),
+    need: str | None = None,
     error: str = "",
     status: int = 200,
 ) -> Response:
@@ -189,6 +214,8 @@ def _review(
     items = load_items(path)
     queue = review_queue(path, include_rule)
     item = find_item(items, item_id) if item_id else (queue[0] if queue else None)
+    can_review = agent.can(Permission.REVIEW)
+    guess = router_guess(runtime(request), customer_message(item)) if item and can_review else None
     ids = [it["id"] for it in queue]
     following = next_after(queue, item["id"]) if item else None
     context = {
@@ -206,8 +233,12 @@ def _review(
         "tab_urls": (_review_url(name, None, False), _review_url(name, None, True)),
         "item_url": lambda i: _review_url(name, i, include_rule),
         "picks": picks,
+        "needs": [n.value for n in Need],
+        "guess": guess,
+        "need_pick": need if need is not None else (guess.need.value if guess else ""),
+        "learned_path": str(learned_bank(keel_config(request).router_dir)),
         "error": error,
-        "can_review": agent.can(Permission.REVIEW),
+        "can_review": can_review,
         "pairs_path": str(pairs_file(path)),
     }
     canonical = _review_url(name, item["id"] if item else None, include_rule)
@@ -246,24 +277,34 @@ def choose(
     chosen: str = Form(""),
     rejected: str = Form(""),
     all: str = Form(""),
+    need: str = Form(""),
 ) -> Response:
-    """Record the reviewer's pair; any mistake re-renders the same item with the picks kept."""
+    """Record the reviewer's pair (and the need they confirmed); any mistake re-renders the same item
+    with the picks kept, and writes nothing."""
     check_csrf(request, csrf)
     require(agent, Permission.REVIEW)
     t = translator(request)
     path = set_dir(keel_config(request).home, name)
     include_rule = all == "1"
-    find_item(load_items(path), item_id)
+    item = find_item(load_items(path), item_id)
     better, worse = _pick(chosen), _pick(rejected)
+    need = need.strip()
+    if need and need not in {n.value for n in Need}:
+        return _review(request, agent, name, item_id, include_rule, picks=(better, worse), need="",
+                       error=t("prefs.err.need", need=need), status=422)
     if better is None or worse is None:
-        return _review(request, agent, name, item_id, include_rule, picks=(better, worse),
+        return _review(request, agent, name, item_id, include_rule, picks=(better, worse), need=need,
                        error=t("prefs.err.missing"), status=422)
     following = next_after(review_queue(path, include_rule), item_id)
     try:
         record_choice(path, item_id, better - 1, worse - 1, agent.name)
     except (InvalidInput, Conflict) as exc:
         message = _explain(t, exc, (better, worse), decided_ids(path).get(item_id, ""))
-        return _review(request, agent, name, item_id, include_rule, picks=(better, worse),
+        return _review(request, agent, name, item_id, include_rule, picks=(better, worse), need=need,
                        error=f"{message} {t('prefs.kept')}", status=exc.http_status)
-    flash(request, t("prefs.recorded", id=item_id, better=better, worse=worse))
+    message = t("prefs.recorded", id=item_id, better=better, worse=worse)
+    if need:
+        added = learn_need(runtime(request), item, Need(need), agent.name)
+        message += " " + (t("prefs.need_added", need=t.label("need", need)) if added else t("prefs.need_known"))
+    flash(request, message)
     return redirect(_review_url(name, following, include_rule))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from importlib import resources
@@ -20,6 +21,7 @@ from keel.domain import Frozen, Lang
 from keel.errors import InvalidInput
 
 GENERIC_BANK_DIR = Path(str(resources.files("keel") / "online" / "router" / "bank"))
+LEARNED_BANK = "learned.jsonl"
 
 
 def generic_banks() -> tuple[Path, ...]:
@@ -77,7 +79,7 @@ def read_banks_by_path(paths: Sequence[Path]) -> list[tuple[Path, list[Example]]
     seen: set[str] = set()
     out: list[tuple[Path, list[Example]]] = []
     for path in paths:
-        if not path.exists() and path.name == "learned.jsonl":
+        if not path.exists() and path.name == LEARNED_BANK:
             continue  # nothing learned yet
         new: list[Example] = []
         for ex in read_bank(path):
@@ -101,16 +103,35 @@ def bank_hash(examples: Iterable[Example]) -> str:
     return h.hexdigest()
 
 
+_DIGITS = re.compile(r"\d+")
+_SPACE = re.compile(r"\s+")
+
+
+def dedup_key(text: str) -> str:
+    """Two texts with the same key are the same example: case, spacing and digits (order numbers) aside."""
+    return _SPACE.sub(" ", _DIGITS.sub("0", text.casefold())).strip()
+
+
+def learned_bank(router_dir: Path) -> Path:
+    """The offline loop's bank: examples people decided (preference review, audit routes, ``keel router add``)."""
+    return router_dir / LEARNED_BANK
+
+
 def append_examples(path: Path, examples: Iterable[Example]) -> int:
-    """Add examples to a bank file (the offline loop's ``learned.jsonl``); returns how many were new."""
-    have = {e.text.casefold() for e in read_bank(path)} if path.exists() else set()
+    """Add examples to a bank file (the offline loop's ``learned.jsonl``); returns how many were new.
+
+    An example whose text the file already holds (see :func:`dedup_key`) is not added again, whatever
+    its label: the first decision stays, and a correction is an edit of the file.
+    """
+    have = {dedup_key(e.text) for e in read_bank(path)} if path.exists() else set()
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with path.open("a", encoding="utf-8") as f:
         for ex in examples:
-            if ex.text.casefold() in have:
+            key = dedup_key(ex.text)
+            if not key or key in have:
                 continue
-            have.add(ex.text.casefold())
+            have.add(key)
             f.write(json.dumps(ex.model_dump(mode="json"), ensure_ascii=False) + "\n")
             n += 1
     return n
