@@ -104,10 +104,14 @@ def _without(row: Any, locs: list[tuple[int | str, ...]]) -> Any:
         return row
     row = json.loads(json.dumps(row, default=str))
     for loc in locs:
-        node = row
+        node: Any = row
         for part in loc[:-1]:
-            node = node[part] if isinstance(node, list | dict) else None
-            if node is None:
+            if isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            elif isinstance(node, dict):
+                node = node.get(str(part))
+            else:
+                node = None
                 break
         if isinstance(node, dict):
             node.pop(str(loc[-1]), None)
