@@ -21,7 +21,7 @@ from keel.online.prompt import pipeline_messages
 from keel.online.runtime import Runtime
 from keel.prefs.judge import Expectation, Scored, expect, score
 from keel.prefs.prompts import PrefPrompt, read_prompts
-from keel.train.llamafactory import _dpo_rows
+from keel.sharegpt import TAGS, dpo_rows
 
 CANDIDATES = "candidates.jsonl"
 PAIRS = "pairs.jsonl"
@@ -241,7 +241,7 @@ def export_llamafactory_pairs(out_dir: Path) -> int:
         if (out_dir / PAIRS).exists()
         else []
     )
-    lf, _ = _dpo_rows(rows)
+    lf, _ = dpo_rows(rows)
     (out_dir / "pairs.llamafactory.json").write_text(json.dumps(lf, ensure_ascii=False, indent=1), encoding="utf-8")
     info = {
         "keel_pairs": {
@@ -249,13 +249,7 @@ def export_llamafactory_pairs(out_dir: Path) -> int:
             "formatting": "sharegpt",
             "ranking": True,
             "columns": {"messages": "conversations", "system": "system", "chosen": "chosen", "rejected": "rejected"},
-            "tags": {
-                "role_tag": "from",
-                "content_tag": "value",
-                "user_tag": "human",
-                "assistant_tag": "gpt",
-                "system_tag": "system",
-            },
+            "tags": dict(TAGS),
         }
     }
     (out_dir / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")

@@ -1,9 +1,6 @@
 """Export Keel's training data for LLaMA-Factory: dataset_info.json, sharegpt files and a YAML config.
 
-LLaMA-Factory's sharegpt loader wants: ``conversations`` as ``{"from", "value"}`` turns alternating
-human/gpt after an optional leading system turn; an even number of turns for SFT; for preference
-(``ranking: true``) an odd number ending with the human turn, and ``chosen``/``rejected`` as single
-gpt turns.
+The sharegpt rows themselves are :mod:`keel.sharegpt` (the preference sets write the same format).
 """
 
 from __future__ import annotations
@@ -16,10 +13,9 @@ import yaml
 
 from keel.domain import Frozen
 from keel.errors import InvalidInput
+from keel.sharegpt import TAGS, dpo_rows, sft_rows
 from keel.train.config import Method, TrainConfig
 from keel.train.data import read_examples
-
-_FROM = {"user": "human", "assistant": "gpt", "system": "system"}
 
 
 class ExportReport(Frozen):
@@ -28,60 +24,6 @@ class ExportReport(Frozen):
     sft_examples: int
     dpo_examples: int
     skipped: int
-
-
-def _turns(messages: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]:
-    system = ""
-    if messages and messages[0]["role"] == "system":
-        system, messages = messages[0]["content"], messages[1:]
-    turns: list[dict[str, str]] = []
-    for m in messages:
-        if m["role"] == "system":
-            system = (system + "\n" + m["content"]).strip()
-            continue
-        if turns and _FROM[m["role"]] == turns[-1]["from"]:  # merge same-speaker runs to keep alternation
-            turns[-1]["value"] += "\n" + m["content"]
-        else:
-            turns.append({"from": _FROM[m["role"]], "value": m["content"]})
-    return system, turns
-
-
-def _sft_rows(examples: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    rows, skipped = [], 0
-    for ex in examples:
-        system, turns = _turns(ex["prompt"] + ex["completion"])
-        if not turns or turns[0]["from"] != "human" or len(turns) % 2:
-            skipped += 1
-            continue
-        rows.append({"conversations": turns, "system": system})
-    return rows, skipped
-
-
-def _dpo_rows(examples: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    rows, skipped = [], 0
-    for ex in examples:
-        system, turns = _turns(ex["prompt"])
-        if not turns or turns[0]["from"] != "human" or len(turns) % 2 == 0:
-            skipped += 1
-            continue
-        rows.append(
-            {
-                "conversations": turns,
-                "system": system,
-                "chosen": {"from": "gpt", "value": ex["chosen"][-1]["content"]},
-                "rejected": {"from": "gpt", "value": ex["rejected"][-1]["content"]},
-            }
-        )
-    return rows, skipped
-
-
-_TAGS = {
-    "role_tag": "from",
-    "content_tag": "value",
-    "user_tag": "human",
-    "assistant_tag": "gpt",
-    "system_tag": "system",
-}
 
 
 def _yaml_config(tc: TrainConfig, dataset: str, model_path: str) -> dict[str, Any]:
@@ -131,7 +73,7 @@ def export_llamafactory(
         if tc is None:
             continue
         examples, _ = read_examples(tc.train_file, tc.method)
-        rows, skip = (_sft_rows if tc.method is Method.SFT else _dpo_rows)(examples)
+        rows, skip = (sft_rows if tc.method is Method.SFT else dpo_rows)(examples)
         skipped += skip
         counts[tc.method.value] = len(rows)
         (out / f"{name}.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -139,7 +81,7 @@ def export_llamafactory(
             "file_name": f"{name}.json",
             "formatting": "sharegpt",
             "columns": {"messages": "conversations", "system": "system"},
-            "tags": dict(_TAGS),
+            "tags": dict(TAGS),
         }
         if tc.method is Method.DPO:
             entry["ranking"] = True
