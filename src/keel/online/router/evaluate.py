@@ -1,10 +1,18 @@
 """Router accuracy on a labelled bank it was not trained on: per class with 95% intervals,
-per language and style, the confusion matrix, and calibration (expected calibration error)."""
+per language and style, the confusion matrix, and calibration (expected calibration error).
+
+A report names the bank by path and file hash and the router by its fingerprint and config hash, so
+two reports can be compared only when they measured the same bank (``keel router gate``). It is
+kept beside the router it measured: ``<router folder>/eval-<bank name>.json``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +20,11 @@ import numpy as np
 from keel.config import RouterConfig
 from keel.domain import Frozen
 from keel.embed import EmbeddingCache
+from keel.errors import InvalidInput
 from keel.eval.stats import wilson
 from keel.online.router.banks import Need, read_bank
 from keel.online.router.route import route
-from keel.online.router.store import TrainedRouter
+from keel.online.router.store import TrainedRouter, file_sha256
 
 
 class Rate(Frozen):
@@ -28,7 +37,10 @@ class Rate(Frozen):
 
 class RouterEval(Frozen):
     bank: str
+    bank_sha256: str  # of the bank file measured
     router: str  # the router's bank hash (fingerprint)
+    router_config_hash: str  # the router's manifest's config hash
+    created_at: str
     examples: int
     overall: Rate
     by_need: dict[str, Rate]
@@ -94,7 +106,10 @@ def evaluate_router(router: TrainedRouter, bank: Path, cache: EmbeddingCache, cf
             ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
     return RouterEval(
         bank=str(bank),
+        bank_sha256=file_sha256(bank),
         router=router.manifest.fingerprint,
+        router_config_hash=router.manifest.config_hash,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         examples=len(examples),
         overall=_rate(flags),
         by_need={n.value: _rate(by_need[n.value]) for n in Need if by_need[n.value]},
@@ -105,3 +120,27 @@ def evaluate_router(router: TrainedRouter, bank: Path, cache: EmbeddingCache, cf
         gray_rate=round(gray / max(1, len(examples)), 4),
         errors=tuple(errors),
     )
+
+
+def report_path(router_dir: Path, bank: Path) -> Path:
+    """Where the eval of a router on *bank* is kept: beside the router."""
+    return router_dir / f"eval-{bank.stem}.json"
+
+
+def write_report(path: Path, report: RouterEval) -> Path:
+    """Write a report atomically (a crash leaves the previous one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(report.model_dump_json(indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def read_report(path: Path) -> RouterEval:
+    try:
+        return RouterEval.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidInput(f"router eval report not found: {path}") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{path}: not a router eval report ({str(exc).splitlines()[0]})") from None
