@@ -33,9 +33,10 @@ def train(
     cfg = config()
     trained = train_router(cfg, _cache(), seed=seed, cv=cv, progress=lambda m: console.print(f"• {m}"))
     man = trained.manifest
-    table = Table("bank", "sha256", "examples", "by source")
+    table = Table("sha256", "examples", "by source")
+    table.add_column("bank", overflow="fold")
     for b in man.banks:
-        table.add_row(b.path, b.sha256[:12], str(b.examples), ", ".join(f"{k} {v}" for k, v in b.by_source.items()))
+        table.add_row(b.sha256[:12], str(b.examples), ", ".join(f"{k} {v}" for k, v in b.by_source.items()), b.path)
     console.print(table)
     console.print(f"examples by need: {json.dumps(man.by_need)}")
     if man.cv_accuracy is not None:

@@ -4,7 +4,7 @@ worse than the router in force, on a held-out bank both were measured on.
 Each gated class compares the candidate's accuracy with the current router's 95% (Wilson) interval
 from the same report (:mod:`keel.online.router.evaluate`): below the interval's low end (minus the
 tolerance) is a refusal; below the current accuracy but inside the interval is shown, not blocking.
-With about 100 examples of a class in a bank the low end is 6–9 points under the accuracy, so the
+With about 100 examples of a class in a bank the low end is 4–9 points under the accuracy, so the
 gate stops a drop of that size and lets noise through.
 """
 
