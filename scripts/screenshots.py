@@ -28,6 +28,7 @@ from keel.config import KeelConfig, load_config
 from keel.domain import Action, Lang
 from keel.eval.cases import Category, EvalCase, load_suite
 from keel.eval.run import EvalRunConfig, run_eval
+from keel.manifest import EvalDetails, ManifestKind, RunStatus, read_manifest
 from keel.online.kb import store
 from keel.online.model.base import GenerationRequest
 from keel.online.model.scripted import ScriptedModel
@@ -202,9 +203,9 @@ def seed_runs(cfg: KeelConfig) -> None:
     (running / "metrics.json").unlink()
     lines = (running / "results.jsonl").read_text(encoding="utf-8").splitlines()[:212]
     (running / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    manifest = json.loads((running / "manifest.json").read_text(encoding="utf-8"))
-    manifest.update(status="running", finished=None)
-    (running / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    manifest = read_manifest(running / "manifest.json", ManifestKind.EVAL)
+    details = manifest.details_as(EvalDetails).model_copy(update={"status": RunStatus.RUNNING, "finished_at": None})
+    manifest.model_copy(update={"details": details}).write(running / "manifest.json")
 
 
 def shoot(page: Page, out: Path, name: str, max_height: int | None = None) -> None:

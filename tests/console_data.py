@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.config import KeelConfig
+from keel.manifest import EvalDetails, ManifestKind, RunStatus, read_manifest
 from keel.prefs.build import CANDIDATES, PAIRS, export_llamafactory_pairs, pair_record
 from test_eval import bare_run, behaviour, synthetic, write_suite
 
@@ -113,8 +114,9 @@ def make_runs(cfg: KeelConfig, work: Path) -> Path:
     (running / "metrics.json").unlink()
     lines = (running / "results.jsonl").read_text().splitlines()
     (running / "results.jsonl").write_text("\n".join(lines[: len(lines) // 2]) + "\n")
-    manifest = json.loads((running / "manifest.json").read_text())
-    (running / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    manifest = read_manifest(running / "manifest.json", ManifestKind.EVAL)
+    details = manifest.details_as(EvalDetails).model_copy(update={"status": RunStatus.RUNNING})
+    manifest.model_copy(update={"details": details}).write(running / "manifest.json")
     other = write_suite(work / "other-suite", synthetic(3))
     bare_run(cfg, other, runs / RUN_OTHER_SUITE, behaviour(1.0, accurate=True, n=3))
     return runs

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import keel
 from keel.audit.evaluate import score_run
 from keel.audit.generate import write_generated
 from keel.audit.route import PRECEDENCE, expected_route, route_dialog
@@ -15,6 +16,7 @@ from keel.audit.schema import Finding, FindingKind, Route
 from keel.config import DEMO_DIR
 from keel.db import open_database
 from keel.embed import EmbeddingCache, default_embedder
+from keel.manifest import AuditDetails, InputRole, ManifestKind, read_manifest
 from keel.online.kb import store
 
 
@@ -76,10 +78,11 @@ def test_outputs_manifest_and_datasets(generated_run: tuple[AuditResult, Path, P
     result, run_dir, _ = generated_run
     assert result.dialogs == 1500 and result.skipped == 2
     assert [n for n, _ in result.skipped_lines] == [1501, 1502]
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    assert len(manifest["input"]["sha256"]) == 64 and manifest["kb"]["version"] == 2
-    assert len(manifest["kb"]["content_hash"]) == 64 and manifest["counts"]["skipped_lines"] == 2
-    assert manifest["tool"].startswith("keel ") and "config" in manifest and "seed" in manifest
+    manifest = read_manifest(run_dir / "manifest.json", ManifestKind.AUDIT)
+    dialogs = manifest.input(InputRole.DIALOGS)
+    assert dialogs is not None and len(dialogs.sha256 or "") == 64 and manifest.kb_version == 2
+    assert len(manifest.kb_hash or "") == 64 and manifest.details_as(AuditDetails).counts.skipped_lines == 2
+    assert manifest.code.keel == keel.__version__ and manifest.config and "seed" in manifest.config
     ids: list[str] = []
     for route in Route:
         rows = [json.loads(x) for x in (run_dir / "datasets" / f"{route.value}.jsonl").read_text().splitlines()]

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import keel
 from keel.cli.main import app
 from keel.eval.compare import compare_runs
 from keel.eval.gate import GatePolicy, run_gate
@@ -17,6 +18,7 @@ from keel.eval.metrics import MetricName as M
 from keel.eval.metrics import Metrics
 from keel.eval.report import render_html
 from keel.eval.run import EvalRunConfig, run_eval
+from keel.manifest import EvalDetails, EvalMode, InputRole, ManifestKind, RunStatus, read_manifest
 from keel.online.model.base import GenerationRequest
 from keel.online.model.scripted import ScriptedModel
 
@@ -137,10 +139,13 @@ def test_every_metric_exactly(cfg, tmp_path):
     low, high = m.metrics[M.PASS_RATE].low, m.metrics[M.PASS_RATE].high
     assert low < 5 / 8 < high  # a real interval around the value
     assert m.categories["must_refuse"].pass_rate == 0.5
-    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["mode"] == "bare"
-    assert manifest["suite"]["cases"] == 8 and len(manifest["suite"]["hash"]) == 64
-    assert manifest["model"]["name"] == "scripted:test" and manifest["config"]["today"] == "2026-11-24"
+    manifest = read_manifest(tmp_path / "run" / "manifest.json", ManifestKind.EVAL)
+    details, suite = manifest.details_as(EvalDetails), manifest.input(InputRole.SUITE)
+    assert details.status is RunStatus.COMPLETE and details.mode is EvalMode.BARE
+    assert details.cases == 8 and suite is not None and len(suite.sha256 or "") == 64
+    assert manifest.model is not None and manifest.model.name == "scripted:test"
+    assert manifest.config["today"] == "2026-11-24" and manifest.config["run"]["bare"] is True
+    assert manifest.code.keel == keel.__version__ and len(manifest.config_hash) == 64
 
 
 def test_pass_hat_k_and_sample_consistency(cfg, tmp_path):
@@ -249,9 +254,11 @@ def test_pipeline_run_on_the_demo_suite_sample(cfg, make_runtime, tmp_path):
         backend=ScriptedModel(),
     )
     assert summary.done == 12 and summary.errors == 0
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["kb"]["default_version"] == 2 and set(manifest["kb"]["versions"]) >= {"2"}
-    assert manifest["rules_hash"]
+    manifest = read_manifest(out / "manifest.json", ManifestKind.EVAL)
+    details = manifest.details_as(EvalDetails)
+    assert manifest.kb_version == 2 and set(details.kb_versions) >= {"2"}
+    assert manifest.kb_hash == details.kb_versions["2"]
+    assert details.rules_hash
     results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert all(r["reason"] for r in results) and not any(r["judged"] for r in results)
 

@@ -9,6 +9,7 @@ import pytest
 
 from keel.domain import ChatMessage, Role
 from keel.errors import InvalidInput
+from keel.manifest import InputRole, ManifestKind, RunStatus, TrainDetails, read_manifest
 from keel.online.model.base import GenerationRequest
 from keel.online.model.registry import build_backend
 from keel.train.checkpoints import list_models
@@ -97,10 +98,12 @@ def test_sft_then_dpo_train_register_and_load(cfg, tiny, tmp_path):
         ),
     )
     assert dpo.steps == 3 and lora_b_norm(dpo.path) > 0
-    man = json.loads((dpo.path / "keel-checkpoint.json").read_text())
-    assert man["status"] == "complete" and man["method"] == "dpo" and man["base_model"] == "ckpt:sft-tiny"
-    assert man["dataset"]["examples"] == 9 and len(man["dataset"]["sha256"]) == 64
-    assert man["parent_adapters"] and man["losses"] and man["versions"]["trl"]
+    man = read_manifest(dpo.path / "keel-checkpoint.json", ManifestKind.TRAIN)
+    details, data = man.details_as(TrainDetails), man.input(InputRole.TRAINING_DATA)
+    assert details.status is RunStatus.COMPLETE and details.method == "dpo"
+    assert man.model is not None and man.model.name == "ckpt:sft-tiny"
+    assert details.examples == 9 and data is not None and len(data.sha256 or "") == 64
+    assert details.parent_adapters and details.losses and details.versions["trl"]
 
     specs = {m["spec"] for m in list_models(cfg)}
     assert {"ckpt:sft-tiny", "ckpt:dpo-tiny"} <= specs

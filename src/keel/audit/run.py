@@ -20,7 +20,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import keel
 from keel.audit.cluster import ClusterPassages, QuestionClusterer
 from keel.audit.consistency import ANY_REGION, STANCE, ConsistencyStats, Decision, Example, value_key
 from keel.audit.exceptions import hidden_exception
@@ -36,6 +35,7 @@ from keel.db import Database
 from keel.domain import Frozen
 from keel.embed import Embedder, EmbeddingCache
 from keel.errors import InvalidInput
+from keel.manifest import AuditCounts, AuditDetails, AuditSkippedLine, InputFile, InputRole, Manifest
 
 ProgressSink = Callable[[int, int, int], None]  # (bytes done, bytes total, dialogs so far)
 
@@ -283,43 +283,40 @@ def run_audit(
 
     worst = _worst_clusters(decisions)
     (out / "clusters.json").write_text(json.dumps(worst, ensure_ascii=False, indent=2), encoding="utf-8")
-    manifest = {
-        "tool": f"keel {keel.__version__}",
-        "kind": "audit",
-        "started_at": started_at.isoformat(),
-        "seconds": round(time.monotonic() - started, 2),
-        "input": {
-            "path": str(cfg.input),
-            "sha256": file_sha256(cfg.input),
-            "bytes": reader.size,
-            "format": reader.fmt.value,
-            "column_map": cfg.column_map,
-        },
-        "kb": {"version": book.version, "content_hash": book.content_hash, "passages": len(book.passages)},
-        "embedder": getattr(embedder, "name", None),
-        "seed": cfg.seed,
-        "config": json.loads(cfg.model_dump_json()),
-        "python": platform.python_version(),
-        "counts": {
-            "dialogs": reader.dialogs,
-            "turns": analysis.turns,
-            "skipped_lines": reader.skipped,
-            "findings": totals["findings"],
-            "routes": totals["routes"],
-            "clusters": len(analysis.clusterer.clusters),
-            "embedded_questions": analysis.clusterer.embedded,
-        },
-        "skipped_lines": [{"line": n, "reason": r} for n, r in skipped_first],
-        "outputs": {
-            "datasets": {r.value: f"datasets/{r.value}.jsonl" for r in Route},
-            "findings": "findings.jsonl",
-            "skipped": "skipped.jsonl",
-            "clusters": "clusters.json",
-            "report": "report.html",
-        },
-    }
     manifest_path = out / "manifest.json"
-    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    Manifest.new(
+        AuditDetails(
+            seconds=round(time.monotonic() - started, 2),
+            input_format=reader.fmt.value,
+            kb_passages=len(book.passages),
+            embedder=getattr(embedder, "name", None),
+            python=platform.python_version(),
+            counts=AuditCounts(
+                dialogs=reader.dialogs,
+                turns=analysis.turns,
+                skipped_lines=reader.skipped,
+                findings=totals["findings"],
+                routes=totals["routes"],
+                clusters=len(analysis.clusterer.clusters),
+                embedded_questions=analysis.clusterer.embedded,
+            ),
+            skipped_lines=tuple(AuditSkippedLine(line=n, reason=r) for n, r in skipped_first),
+            outputs={
+                "datasets": {r.value: f"datasets/{r.value}.jsonl" for r in Route},
+                "findings": "findings.jsonl",
+                "skipped": "skipped.jsonl",
+                "clusters": "clusters.json",
+                "report": "report.html",
+            },
+        ),
+        inputs=(
+            InputFile(role=InputRole.DIALOGS, path=str(cfg.input), sha256=file_sha256(cfg.input), size=reader.size),
+        ),
+        kb_version=book.version,
+        kb_hash=book.content_hash,
+        config=cfg.model_dump(mode="json"),
+        created_at=started_at,
+    ).write(manifest_path)
     result = AuditResult(
         run_dir=str(out),
         dialogs=reader.dialogs,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -164,12 +163,16 @@ def score_cmd(
 ) -> None:
     """Precision and recall per finding type of a run on a generated (labelled) set."""
     from keel.audit.generate import labels_path_for
+    from keel.manifest import InputRole, ManifestKind, read_manifest
 
     manifest = run_dir / "manifest.json"
     if labels is None:
         if not manifest.exists():
             raise InvalidInput(f"{run_dir}: no manifest.json (not an audit run folder)")
-        labels = labels_path_for(Path(json.loads(manifest.read_text(encoding="utf-8"))["input"]["path"]))
+        dialogs = read_manifest(manifest, ManifestKind.AUDIT).input(InputRole.DIALOGS)
+        if dialogs is None:
+            raise InvalidInput(f"{manifest}: names no dialogs file; give --labels")
+        labels = labels_path_for(Path(dialogs.path))
     _print_score(run_dir, labels)
 
 

@@ -35,15 +35,12 @@ def run(
     """Run the suite (resumable) and write a run folder with a manifest, results and metrics."""
     from keel.eval.compare import load_run, resolve_run
     from keel.eval.report import terminal_table
-    from keel.eval.run import EvalRunConfig, run_eval
+    from keel.eval.run import EvalRunConfig, load_manifest, run_eval
 
     cfg = config()
     run_dir = resolve_run(cfg, resume) if resume else out
-    if resume:
-        from keel.eval.run import load_manifest
-
-        prior = load_manifest(run_dir)["run"]  # type: ignore[arg-type]
-        rc = EvalRunConfig.model_validate(prior)
+    if run_dir is not None and resume:
+        rc = EvalRunConfig.model_validate(load_manifest(run_dir).config["run"])
     else:
         rc = EvalRunConfig(
             suite=suite or cfg.eval_suite,

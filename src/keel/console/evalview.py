@@ -7,7 +7,6 @@ unchanged, and lays the numbers out as rows.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections import OrderedDict
@@ -55,13 +54,6 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
-def _suite_hash(run: Path) -> str:
-    try:
-        return str(json.loads((run / MANIFEST).read_text())["suite"]["hash"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
-
-
 def run_rows(cfg: KeelConfig) -> list[RunRow]:
     """Every run under ``<home>/runs``, newest first."""
     rows = []
@@ -78,7 +70,7 @@ def run_rows(cfg: KeelConfig) -> list[RunRow]:
                 kb=r["kb"],
                 cases=r["cases"],
                 samples=r["samples"],
-                suite=_suite_hash(Path(r["path"])),
+                suite=r["suite"],
                 complete=complete,
                 done=total if complete else _count_lines(Path(r["path"]) / RESULTS),
                 pass_rate=metrics.get(MetricName.PASS_RATE.value),

@@ -12,9 +12,10 @@ from keel.domain import Frozen
 from keel.errors import InvalidInput, NotFound
 from keel.eval.cases import Category, EvalCase, Suite, load_suite
 from keel.eval.metrics import DIRECTION, MetricName, Metrics, compute_metrics, metric_flags
-from keel.eval.run import MANIFEST, load_manifest, load_outcomes
+from keel.eval.run import MANIFEST, load_manifest, load_outcomes, suite_hash
 from keel.eval.score import Outcome, score
 from keel.eval.stats import newcombe
+from keel.manifest import EvalDetails, InputRole, Manifest
 
 
 class LoadedRun(Frozen):
@@ -22,13 +23,21 @@ class LoadedRun(Frozen):
 
     run_id: str
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     outcomes: tuple[Outcome, ...]
     metrics: Metrics
 
     @property
+    def details(self) -> EvalDetails:
+        return self.manifest.details_as(EvalDetails)
+
+    @property
+    def model_name(self) -> str:
+        return self.manifest.model.name if self.manifest.model else "?"
+
+    @property
     def label(self) -> str:
-        return f"{self.manifest['model']['name']} · {self.manifest['mode']}"
+        return f"{self.model_name} · {self.details.mode}"
 
 
 class Delta(Frozen):
@@ -79,9 +88,16 @@ def resolve_run(cfg: KeelConfig, ref: str) -> Path:
     raise NotFound(f"no eval run {ref!r} (a folder with {MANIFEST}, or an id under {cfg.runs_dir})")
 
 
+def _suite_of(manifest: Manifest, path: Path) -> Suite:
+    suite = manifest.input(InputRole.SUITE)
+    if suite is None:
+        raise InvalidInput(f"run {path.name}: its manifest names no suite")
+    return load_suite(Path(suite.path))
+
+
 def load_run(path: Path, suite: Suite | None = None) -> LoadedRun:
     manifest = load_manifest(path)
-    suite = suite or load_suite(Path(manifest["suite"]["path"]))
+    suite = suite or _suite_of(manifest, path)
     outcomes = tuple(load_outcomes(path))
     if not outcomes:
         raise InvalidInput(f"run {path.name} has no results yet")
@@ -99,7 +115,8 @@ def list_runs(cfg: KeelConfig) -> list[dict[str, Any]]:
     for p in sorted(cfg.runs_dir.glob("*"), reverse=True):
         if not (p / MANIFEST).exists():
             continue
-        man = json.loads((p / MANIFEST).read_text())
+        man = load_manifest(p)
+        details = man.details_as(EvalDetails)
         metrics = None
         if (p / "metrics.json").exists():
             data = json.loads((p / "metrics.json").read_text())
@@ -108,13 +125,14 @@ def list_runs(cfg: KeelConfig) -> list[dict[str, Any]]:
             {
                 "run_id": p.name,
                 "path": str(p),
-                "created": man.get("created"),
-                "status": man.get("status"),
-                "model": man["model"]["name"],
-                "mode": man["mode"],
-                "kb": man.get("kb", {}).get("default_version"),
-                "samples": man["run"]["samples"],
-                "cases": man["suite"]["cases"],
+                "created": man.created_at.isoformat(),
+                "status": details.status.value,
+                "model": man.model.name if man.model else "?",
+                "mode": details.mode.value,
+                "kb": man.kb_version,
+                "samples": details.samples,
+                "cases": details.cases,
+                "suite": suite_hash(man) or "",
                 "metrics": metrics,
             }
         )
@@ -236,10 +254,9 @@ def compare_runs(paths: list[Path]) -> Comparison:
     """Runs[0] is the baseline; every other run is compared with it on the same suite."""
     if len(paths) < 2:
         raise InvalidInput("compare needs at least two runs")
-    first = load_manifest(paths[0])
-    suite = load_suite(Path(first["suite"]["path"]))
+    suite = _suite_of(load_manifest(paths[0]), paths[0])
     runs = [load_run(p, suite) for p in paths]
-    hashes = {r.manifest["suite"]["hash"] for r in runs}
+    hashes = {suite_hash(r.manifest) for r in runs}
     if len(hashes) > 1:
         raise InvalidInput("the runs used different eval suites; compare runs of the same suite")
     cases = suite.by_id()

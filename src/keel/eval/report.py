@@ -13,6 +13,7 @@ from rich.table import Table
 from keel.eval.compare import Comparison
 from keel.eval.gate import GateVerdict
 from keel.eval.metrics import DESCRIPTION, DIRECTION, RISK_METRICS, MetricName
+from keel.eval.run import suite_hash
 
 _PLOT_LOCK = threading.Lock()  # pyplot keeps global state: one chart at a time (web workers are threads)
 _VERDICT_STYLE = {"better": "green", "worse": "bold red", "same": "dim", "n/a": "dim", "up": "cyan", "down": "cyan"}
@@ -170,13 +171,14 @@ def render_html(c: Comparison, gate: GateVerdict | None = None, title: str = "Ke
         "<th>suite</th></tr>"
     )
     for i, r in enumerate(c.runs):
-        man = r.manifest
-        kb = e(str(man.get("kb", {}).get("default_version", "–")))
+        man, details = r.manifest, r.details
+        kb = e(str(man.kb_version if man.kb_version is not None else "–"))
+        fingerprint = (man.model.fingerprint if man.model else None) or ""
         parts.append(
-            f"<tr><td>{'baseline' if i == 0 else f'run {i}'}</td><td>{e(r.run_id)}</td><td>{e(man['model']['name'])}"
-            f"<br><span class='small'>{e(man['model']['fingerprint'][:16])}</span></td><td>{e(man['mode'])}</td>"
-            f"<td>{kb}</td><td>{man['suite']['cases']} × {man['run']['samples']}</td>"
-            f"<td class='small'>{e(man['suite']['hash'][:12])}</td></tr>"
+            f"<tr><td>{'baseline' if i == 0 else f'run {i}'}</td><td>{e(r.run_id)}</td><td>{e(r.model_name)}"
+            f"<br><span class='small'>{e(fingerprint[:16])}</span></td><td>{e(details.mode)}</td>"
+            f"<td>{kb}</td><td>{details.cases} × {details.samples}</td>"
+            f"<td class='small'>{e((suite_hash(man) or '')[:12])}</td></tr>"
         )
     parts.append("</table>")
     if gate is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 import time
@@ -12,11 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
-from keel import __version__
 from keel.config import KeelConfig
 from keel.db import open_database
 from keel.domain import Action, ChatMessage, Frozen, Lang, Modifier
@@ -26,6 +23,17 @@ from keel.eval.cases import EvalCase, Suite, load_suite
 from keel.eval.metrics import compute_metrics
 from keel.eval.score import Outcome
 from keel.judge import judge_reply
+from keel.manifest import (
+    EvalDetails,
+    EvalMode,
+    InputFile,
+    InputRole,
+    Manifest,
+    ManifestKind,
+    ModelRef,
+    RunStatus,
+    read_manifest,
+)
 from keel.online import conversations as convs
 from keel.online.guard import find_invented_action, find_leak
 from keel.online.kb import store
@@ -57,8 +65,8 @@ class EvalRunConfig(Frozen):
     every: int | None = Field(None, ge=1)  # every N-th case of each category
 
     @property
-    def mode(self) -> str:
-        return "bare" if self.bare else "pipeline"
+    def mode(self) -> EvalMode:
+        return EvalMode.BARE if self.bare else EvalMode.PIPELINE
 
     @property
     def effective_temperature(self) -> float:
@@ -112,42 +120,59 @@ def load_outcomes(run_dir: Path) -> list[Outcome]:
     return sorted(_read_results(run_dir / RESULTS).values(), key=lambda o: (o.case_id, o.sample))
 
 
-def load_manifest(run_dir: Path) -> dict[str, Any]:
+def load_manifest(run_dir: Path) -> Manifest:
     path = run_dir / MANIFEST
     if not path.exists():
         raise InvalidInput(f"not an eval run folder (no {MANIFEST}): {run_dir}")
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    return read_manifest(path, ManifestKind.EVAL)
 
 
 def _manifest(
-    cfg: KeelConfig, rc: EvalRunConfig, suite: Suite, backend: ModelBackend, kb: dict[str, Any], rt: Runtime | None
-) -> dict[str, Any]:
-    return {
-        "keel_version": __version__,
-        "created": datetime.now(UTC).isoformat(),
-        "status": "running",
-        "mode": rc.mode,
-        "run": json.loads(rc.model_dump_json()),
-        "suite": {"path": suite.path, "hash": suite.content_hash, "cases": len(suite.cases)},
-        "model": {"name": backend.name, "fingerprint": backend.fingerprint},
-        "kb": kb,
-        "rules_hash": rt.rules.content_hash if rt else None,
-        "config": {
+    cfg: KeelConfig,
+    rc: EvalRunConfig,
+    suite: Suite,
+    backend: ModelBackend,
+    kb_versions: dict[str, str],
+    rt: Runtime | None,
+) -> Manifest:
+    head = rc.kb_version if kb_versions else None
+    return Manifest.new(
+        EvalDetails(
+            status=RunStatus.RUNNING,
+            mode=rc.mode,
+            cases=len(suite.cases),
+            samples=rc.samples,
+            kb_versions=kb_versions,
+            rules_hash=rt.rules.content_hash if rt else None,
+        ),
+        inputs=(InputFile(role=InputRole.SUITE, path=suite.path, sha256=suite.content_hash),),
+        kb_version=head,
+        kb_hash=kb_versions.get(str(head)),
+        model=ModelRef(name=backend.name, fingerprint=backend.fingerprint),
+        config={
+            "run": rc.model_dump(mode="json"),
             "generation": cfg.generation.model_dump(mode="json"),
             "retrieval": cfg.retrieval.model_dump(mode="json"),
             "decision": cfg.decision.model_dump(mode="json"),
             "today": (rc.today.isoformat() if rc.today else None),
         },
-    }
+    )
 
 
-def _same_run(old: dict[str, Any], new: dict[str, Any]) -> str | None:
-    for key, label in (("suite", "suite"), ("model", "model"), ("mode", "mode")):
-        a, b = old.get(key), new.get(key)
-        if key == "suite":
-            a, b = (a or {}).get("hash"), (b or {}).get("hash")
-        if a != b:
+def suite_hash(manifest: Manifest) -> str | None:
+    """The content hash of the suite an eval run ran: only runs of the same suite compare."""
+    suite = manifest.input(InputRole.SUITE)
+    return suite.sha256 if suite else None
+
+
+def _same_run(old: Manifest, new: Manifest) -> str | None:
+    """Why *new* cannot resume the run *old* describes (None: it can)."""
+    for differs, label in (
+        (suite_hash(old) != suite_hash(new), "suite"),
+        (old.model != new.model, "model"),
+        (old.details_as(EvalDetails).mode != new.details_as(EvalDetails).mode, "mode"),
+    ):
+        if differs:
             return f"the {label} differs from the run being resumed"
     return None
 
@@ -259,17 +284,14 @@ def run_eval(  # noqa: PLR0915
     backend = backend or build_backend(cfg, rc.model)
 
     rt: Runtime | None = None
-    kb: dict[str, Any] = {}
+    kb_versions: dict[str, str] = {}
     if not rc.bare:
         main_db = open_database(cfg.db_url)
         head = store.resolve_version(main_db, rc.kb_version)
         pins = {c.kb_version for c in suite.cases if c.kb_version} | {head}
         run_db = open_database(f"sqlite:///{run_dir / 'run.sqlite'}")
         store.copy_versions(main_db, run_db, pins, head)
-        kb = {
-            "default_version": head,
-            "versions": {str(v.version): v.content_hash for v in store.list_versions(run_db) if v.version in pins},
-        }
+        kb_versions = {str(v.version): v.content_hash for v in store.list_versions(run_db) if v.version in pins}
         rc = rc.model_copy(update={"kb_version": head})
         run_cfg = cfg.with_overrides(today=rc.today, kb_version=head)
         inner = default_embedder()
@@ -277,14 +299,15 @@ def run_eval(  # noqa: PLR0915
         embedder.prefill([c.message for c in suite.cases])  # one batched pass instead of one call per case
         rt = open_runtime(run_cfg, model=backend, db=run_db, embedder=embedder)
 
-    manifest = _manifest(cfg, rc, suite, backend, kb, rt)
+    manifest = _manifest(cfg, rc, suite, backend, kb_versions, rt)
     path = run_dir / MANIFEST
     if path.exists():
-        problem = _same_run(json.loads(path.read_text()), manifest)
+        prior = load_manifest(run_dir)
+        problem = _same_run(prior, manifest)
         if problem:
             raise InvalidInput(f"cannot resume {run_dir}: {problem}; start a new run folder")
-        manifest["created"] = json.loads(path.read_text()).get("created", manifest["created"])
-    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        manifest = manifest.model_copy(update={"created_at": prior.created_at})
+    manifest.write(path)
 
     results = run_dir / RESULTS
     done = _read_results(results)
@@ -324,10 +347,14 @@ def run_eval(  # noqa: PLR0915
     if len({(o.case_id, o.sample) for o in all_outcomes}) >= len(suite.cases) * rc.samples:
         metrics = compute_metrics(suite, all_outcomes)
         (run_dir / METRICS).write_text(metrics.model_dump_json(indent=2))
-        manifest["status"] = "complete"
-        manifest["finished"] = datetime.now(UTC).isoformat()
-        manifest["results_sha256"] = hashlib.sha256(results.read_bytes()).hexdigest()
-        path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        done_details = manifest.details_as(EvalDetails).model_copy(
+            update={
+                "status": RunStatus.COMPLETE,
+                "finished_at": datetime.now(UTC),
+                "results_sha256": hashlib.sha256(results.read_bytes()).hexdigest(),
+            }
+        )
+        manifest.model_copy(update={"details": done_details}).write(path)
     return RunSummary(
         run_dir=run_dir,
         done=len(todo),

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from keel.config import KeelConfig
 from keel.errors import ConfigError, NotFound
+from keel.manifest import Manifest, ManifestKind, TrainDetails, read_manifest
 from keel.online.model.packaged import PACKAGED_NAME, is_prepared, model_fingerprint, packaged_dir
 from keel.online.model.registry import CHECKPOINT_MANIFEST, checkpoints_dir
 
 
-def read_manifest(cfg: KeelConfig, name: str) -> dict[str, Any]:
+def checkpoint_manifest(cfg: KeelConfig, name: str) -> tuple[Manifest, TrainDetails]:
     path = checkpoints_dir(cfg) / name / CHECKPOINT_MANIFEST
     if not path.exists():
         raise NotFound(f"no checkpoint named {name!r} (see `keel models list`)")
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    manifest = read_manifest(path, ManifestKind.TRAIN)
+    return manifest, manifest.details_as(TrainDetails)
 
 
 def resolve_base(cfg: KeelConfig, spec: str) -> tuple[Path, tuple[Path, ...], str]:
@@ -34,10 +34,12 @@ def resolve_base(cfg: KeelConfig, spec: str) -> tuple[Path, tuple[Path, ...], st
             raise NotFound(f"no model at {path}")
         return path, (), model_fingerprint(path)
     if kind == "ckpt":
-        man = read_manifest(cfg, arg)
+        man, details = checkpoint_manifest(cfg, arg)
+        if man.model is None or man.model.path is None:
+            raise ConfigError(f"checkpoint {arg!r}: its manifest names no base model folder")
         folder = checkpoints_dir(cfg) / arg
-        adapters = (*(Path(p) for p in man.get("parent_adapters", [])), folder / man["adapter_dir"])
-        return Path(man["base_model_dir"]), adapters, f"{man['base_fingerprint'][:16]}+{arg}"
+        adapters = (*(Path(p) for p in details.parent_adapters), folder / details.adapter_dir)
+        return Path(man.model.path), adapters, f"{(man.model.fingerprint or '')[:16]}+{arg}"
     raise ConfigError(f"a training base must be local, local:DIR or ckpt:NAME, not {spec!r}")
 
 
@@ -59,19 +61,20 @@ def list_models(cfg: KeelConfig) -> list[dict[str, Any]]:
         man_path = folder / CHECKPOINT_MANIFEST
         if not man_path.exists():
             continue
-        man = json.loads(man_path.read_text())
-        losses = man.get("losses") or []
+        man = read_manifest(man_path, ManifestKind.TRAIN)
+        details = man.details_as(TrainDetails)
+        base = man.model.name if man.model else None
+        losses = details.losses
         rows.append(
             {
                 "spec": f"ckpt:{folder.name}",
                 "name": folder.name,
-                "kind": man.get("method", "?"),
-                "ready": (folder / man.get("adapter_dir", "adapter")).exists(),
-                "detail": f"base {man.get('base_model')} · {man.get('steps')} steps · "
-                f"loss {losses[0]['loss']:.3f}→{losses[-1]['loss']:.3f}"
+                "kind": details.method,
+                "ready": (folder / details.adapter_dir).exists(),
+                "detail": f"base {base} · {details.steps} steps · loss {losses[0].loss:.3f}→{losses[-1].loss:.3f}"
                 if losses
-                else f"base {man.get('base_model')}",
-                "created": man.get("created"),
+                else f"base {base}",
+                "created": man.created_at.isoformat(),
             }
         )
     return rows

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -10,10 +9,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keel import __version__
 from keel.config import KeelConfig
 from keel.domain import Frozen
 from keel.errors import ConfigError
+from keel.manifest import (
+    InputFile,
+    InputRole,
+    LossPoint,
+    Manifest,
+    ManifestKind,
+    ModelRef,
+    RunStatus,
+    TrainDetails,
+    read_manifest,
+)
 from keel.online.model.registry import CHECKPOINT_MANIFEST, checkpoints_dir
 from keel.train.checkpoints import resolve_base
 from keel.train.config import Method, TrainConfig
@@ -87,8 +96,8 @@ def train(
         shutil.rmtree(folder)
     man_path = folder / CHECKPOINT_MANIFEST
     if man_path.exists() and not restart:
-        old = json.loads(man_path.read_text())
-        if old.get("status") == "complete":
+        old = read_manifest(man_path, ManifestKind.TRAIN).details_as(TrainDetails)
+        if old.status is RunStatus.COMPLETE:
             raise ConfigError(f"checkpoint {tc.name!r} already exists; pick another name or pass --restart")
     folder.mkdir(parents=True, exist_ok=True)
     resume, resumed_step = _last_checkpoint(work)
@@ -147,46 +156,47 @@ def train(
             peft_config=lora,
             callbacks=[_callback(tc.max_steps, progress)],
         )
-    manifest: dict[str, Any] = {
-        "name": tc.name,
-        "method": tc.method.value,
-        "status": "training",
-        "keel_version": __version__,
-        "created": datetime.now(UTC).isoformat(),
-        "base_model": tc.base_model,
-        "base_model_dir": str(base_dir),
-        "base_fingerprint": base_fp,
-        "parent_adapters": [str(p) for p in parent_adapters],
-        "adapter_dir": "adapter",
-        "dataset": {"path": str(tc.train_file), "sha256": data_sha, "examples": len(examples)},
-        "config": json.loads(tc.model_dump_json()),
-        "versions": {
+    details = TrainDetails(
+        name=tc.name,
+        method=tc.method.value,
+        status=RunStatus.RUNNING,
+        examples=len(examples),
+        parent_adapters=tuple(str(p) for p in parent_adapters),
+        versions={
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "peft": peft.__version__,
             "trl": trl.__version__,
         },
-    }
-    man_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    )
+    manifest = Manifest.new(
+        details,
+        inputs=(InputFile(role=InputRole.TRAINING_DATA, path=str(tc.train_file), sha256=data_sha),),
+        model=ModelRef(name=tc.base_model, fingerprint=base_fp, path=str(base_dir)),
+        config=tc.model_dump(mode="json"),
+    )
+    manifest.write(man_path)
     started = time.time()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.time() - started
-    trainer.model.save_pretrained(folder / "adapter")
-    tokenizer.save_pretrained(folder / "adapter")
-    losses = tuple((int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h)
-    manifest.update(
-        status="complete",
-        steps=int(trainer.state.global_step),
-        train_seconds=round(seconds, 1),  # this invocation only (steps after resumed_from_step)
-        finished=datetime.now(UTC).isoformat(),
-        resumed_from_step=resumed_step,
-        losses=[{"step": s, "loss": round(v, 5)} for s, v in losses],
+    trainer.model.save_pretrained(folder / details.adapter_dir)
+    tokenizer.save_pretrained(folder / details.adapter_dir)
+    history = trainer.state.log_history
+    losses = tuple((int(h["step"]), float(h["loss"])) for h in history if "loss" in h)
+    details = details.model_copy(
+        update={
+            "status": RunStatus.COMPLETE,
+            "steps": int(trainer.state.global_step),
+            "train_seconds": round(seconds, 1),
+            "finished_at": datetime.now(UTC),
+            "resumed_from_step": resumed_step,
+            "losses": tuple(LossPoint(step=s, loss=round(v, 5)) for s, v in losses),
+            "reward_accuracies": tuple(
+                round(float(h["rewards/accuracies"]), 4) for h in history if "rewards/accuracies" in h
+            ),
+        }
     )
-    if tc.method is Method.DPO:
-        manifest["reward_accuracies"] = [
-            round(float(h["rewards/accuracies"]), 4) for h in trainer.state.log_history if "rewards/accuracies" in h
-        ]
-    man_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    manifest.model_copy(update={"details": details}).write(man_path)
     return CheckpointInfo(
         name=tc.name,
         path=folder,

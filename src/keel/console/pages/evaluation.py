@@ -24,6 +24,7 @@ from keel.console.web import ConsoleRoute, current_agent, keel_config, render, t
 from keel.errors import UserError
 from keel.eval.metrics import DESCRIPTION, MetricName
 from keel.eval.report import render_html
+from keel.manifest import RunStatus
 
 _METRICS_ZH = {
     MetricName.BOUNDARY_CROSSING: ("越界率", "含禁止内容、或回答了红线问题的样本"),
@@ -287,7 +288,7 @@ def compare(
         "fixed": sum(f.direction == "fixed" for f in c.flips[0]),
         "broke": sum(f.direction == "broke" for f in c.flips[0]),
         "flips_total": len(c.flips[0]),
-        "running": [r.run_id for r in c.runs if r.manifest.get("status") != "complete"],
+        "running": [r.run_id for r in c.runs if r.details.status is not RunStatus.COMPLETE],
         "policy_source": source,
         "report_url": f"/console/eval/report?{query}",
         "back_url": f"/console/eval?{query}",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from keel.config import KeelConfig
 from keel.errors import ConfigError, ModelUnavailable, NotFound
+from keel.manifest import ManifestKind, RunStatus, TrainDetails, read_manifest
 from keel.online.model.base import ModelBackend
 from keel.online.model.llamacpp import LlamaCppBackend
 from keel.online.model.local import LocalBackend
@@ -61,13 +61,14 @@ def _checkpoint(cfg: KeelConfig, name: str) -> ModelBackend:
     manifest = folder / CHECKPOINT_MANIFEST
     if not manifest.exists():
         raise NotFound(f"no checkpoint named {name!r} (see `keel models list`)")
-    data = json.loads(manifest.read_text())
-    if data.get("status") != "complete":
-        raise ModelUnavailable(f"checkpoint {name!r} is not finished (status {data.get('status')!r})")
-    base_dir = Path(data.get("base_model_dir") or _packaged(cfg))
+    man = read_manifest(manifest, ManifestKind.TRAIN)
+    details = man.details_as(TrainDetails)
+    if details.status is not RunStatus.COMPLETE:
+        raise ModelUnavailable(f"checkpoint {name!r} is not finished (status {details.status.value!r})")
+    base_dir = Path((man.model.path if man.model else None) or _packaged(cfg))
     if not (base_dir / "config.json").exists():
         raise ModelUnavailable(f"checkpoint {name!r}: its base model {base_dir} is missing (`keel model prepare --hf`)")
-    adapters = (*(Path(p) for p in data.get("parent_adapters", [])), folder / data.get("adapter_dir", "adapter"))
+    adapters = (*(Path(p) for p in details.parent_adapters), folder / details.adapter_dir)
     if cfg.generation.engine == "transformers":
         return LocalBackend(base_dir, name=f"ckpt:{name}", adapter_dirs=adapters, threads=cfg.generation.threads)
     gguf = folder / "adapter.gguf"  # a LoRA converted with llama.cpp's convert_lora_to_gguf.py
