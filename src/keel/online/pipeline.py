@@ -1,47 +1,46 @@
-"""The online path for one customer message.
+"""The online path for one customer message, stage by stage.
 
-message ─► red-line rules ─► user state ─► retrieval (pinned KB version) ─► model ─► decision
-        ─► output guard ─► reply | handoff, with a redacted trace row per turn.
+receive ─► assess (rules, router, state, emotion) ─► decide ─► retrieve ─► write (prompt, model) ─► decide
+        ─► compose ─► guard ─► persist: a reply | a handoff, and one redacted trace row per turn.
+A forcing rule, a stopping route, a forcing state policy or a status answer decide before retrieval and
+the model; the model only writes within what was decided.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import Field
 from sqlalchemy import desc, select
 
 from keel.db.schema import traces
-from keel.domain import Action, ChatMessage, Decision, Frozen, Lang, Modifier, Passage, Reason, Role
-from keel.errors import InvalidInput, KeelError, NotFound
+from keel.domain import Action, ChatMessage, Decision, Frozen, Lang, Modifier, Reason, Role
+from keel.errors import InvalidInput, NotFound
 from keel.online import conversations as convs
 from keel.online import handoff as queue
+from keel.online.assess import Assessment, assess
 from keel.online.decide import DecisionInput, decide, grounded, pre_decide, state_decision
-from keel.online.emotion import Emotion, assess_emotion
+from keel.online.emotion import Emotion
 from keel.online.guard import GuardKind, GuardReport, Scaffold, Violation, check_reply
-from keel.online.guard.claims import sentences
 from keel.online.guard.stage import guard_context
-from keel.online.kb.retrieve import Retrieval, retrieve, search_query
-from keel.online.kb.store import resolve_version
-from keel.online.model.base import Generation, GenerationRequest
-from keel.online.model.parse import Proposal, parse_structured, reply_schema
-from keel.online.prompt import REPLY_PREFIX, pipeline_messages, prompt_scaffold
+from keel.online.kb.retrieve import Retrieval
+from keel.online.model.base import Generation
+from keel.online.model.parse import Proposal
+from keel.online.reply import compose, fallback, with_soothing
 from keel.online.router.banks import Need
-from keel.online.router.route import Route, route
-from keel.online.rules import RuleHit, evaluate_rules
-from keel.online.rules.schema import Constraint, RuleVerdict, TemplateName
+from keel.online.router.route import Route
+from keel.online.rules import RuleHit
+from keel.online.rules.schema import RuleVerdict
 from keel.online.runtime import Runtime
 from keel.online.state.answer import StatusAnswer, status_answer
 from keel.online.state.model import UserState
-from keel.online.state.policy import StateSignal, assess_state
+from keel.online.state.policy import StateSignal
 from keel.online.trace import write_trace
-from keel.text import TermMatcher, detect_lang, normalize, search_terms
-
-_SOOTHING = TermMatcher(
-    ["抱歉", "对不起", "理解您", "理解你", "不便", "久等", "sorry", "apolog*", "understand", "frustrat*"]
-)
+from keel.online.write import Written, find_passages, write
+from keel.text import detect_lang
 
 
 class MessageRequest(Frozen):
@@ -103,117 +102,6 @@ def _is_small_talk(rt: Runtime, norm: str) -> bool:
     return len(norm) <= 24 and rt.rules.topic_hit("small_talk", norm) is not None
 
 
-def _template(rt: Runtime, name: str, lang: Lang, **values: Any) -> str:
-    return rt.rules.template(name, lang, **values)
-
-
-#: a quoted fallback says at most this much of the passage
-QUOTE_CHARS = 320
-
-
-def _best_sentences(rt: Runtime, passage: Passage, question: str) -> str:
-    """The sentences of *passage* that answer *question* best (e5 similarity, then shared words), in order."""
-    body = passage.full_text or passage.text
-    sents = [x for x in sentences(body.replace("\n", "\n ")) if len(x) > 1]
-    if len(body) <= QUOTE_CHARS or len(sents) <= 1:
-        return body if len(body) <= QUOTE_CHARS else body[:QUOTE_CHARS].rsplit(" ", 1)[0] + "…"
-    q = rt.embedder.query([question])[0]
-    vecs = rt.embedder.passage(sents)
-    q_terms = set(search_terms(question))
-    scores = [float(v @ q) + 0.02 * len(q_terms & set(search_terms(x))) for v, x in zip(vecs, sents, strict=True)]
-    keep: list[int] = []
-    used = 0
-    for i in sorted(range(len(sents)), key=lambda i: -scores[i]):
-        if keep and used + len(sents[i]) > QUOTE_CHARS:
-            continue
-        keep.append(i)
-        used += len(sents[i])
-        if len(keep) == 2:
-            break
-    joiner = "" if passage.lang is Lang.ZH else " "
-    return joiner.join(sents[i] for i in sorted(keep))
-
-
-def _extractive(
-    rt: Runtime, retrieval: Retrieval | None, lang: Lang, question: str, prefer: tuple[str, ...] = ()
-) -> str | None:
-    if retrieval is None or not retrieval.passages:
-        return None
-    top = next((p for p in retrieval.passages if p.doc_id in prefer), retrieval.passages[0])
-    return _template(rt, "extractive", lang, title=top.title, text=_best_sentences(rt, top, question))
-
-
-def _status(
-    rt: Runtime, user: UserState | None, routed: Route | None, signal: StateSignal, norm: str, text: str, lang: Lang
-) -> StatusAnswer | None:
-    """A status question about the customer's own record, answered from the record (None: not one)."""
-    if user is None or not signal.state_query or rt.rules.topic_hit("status_question", norm) is None:
-        return None
-    if routed is not None and routed.need is not Need.ACCOUNT:
-        return None
-    return status_answer(user, text, lang, rt.today(), rt.cfg.business)
-
-
-def _compose(
-    rt: Runtime,
-    decision: Decision,
-    verdict: RuleVerdict,
-    proposal: Proposal | None,
-    retrieval: Retrieval | None,
-    lang: Lang,
-    question: str,
-) -> str:
-    if decision.reason is Reason.RULE:
-        return verdict.reply.get(lang) or next(iter(verdict.reply.values()))
-    if decision.reason is Reason.OUT_OF_SCOPE:
-        return _template(rt, TemplateName.OUT_OF_SCOPE, lang)
-    if decision.reason is Reason.SMALL_TALK and proposal is None:
-        return _template(rt, TemplateName.SMALL_TALK, lang)
-    if decision.action is Action.HANDOFF:
-        name = "model_failed" if decision.reason is Reason.MODEL_FAILED else "handoff"
-        return _template(rt, name, lang)
-    if decision.reason is Reason.MODEL_MALFORMED:
-        return _extractive(rt, retrieval, lang, question) or _template(rt, "clarify", lang)
-    if decision.reason is Reason.NO_GROUNDING:
-        return _template(rt, "clarify", lang)
-    if proposal is not None and proposal.reply:
-        return proposal.reply
-    return _template(rt, decision.action.value if decision.action is not Action.ANSWER else "clarify", lang)
-
-
-def _with_soothing(rt: Runtime, reply: str, decision: Decision, lang: Lang) -> str:
-    if decision.soothe and not _SOOTHING.find(normalize(reply)):
-        return f"{_template(rt, 'soothe', lang)}{'' if lang is Lang.ZH else ' '}{reply}"
-    return reply
-
-
-def _fallback(
-    rt: Runtime,
-    decision: Decision,
-    report: GuardReport,
-    retrieval: Retrieval | None,
-    lang: Lang,
-    is_grounded: bool,
-    question: str,
-    cites: tuple[str, ...],
-) -> tuple[str, Decision]:
-    """A safe reply after the guard blocked one: quote the KB if grounded, else hand off."""
-    kinds = ",".join(sorted({v.kind.value for v in report.violations}))
-    if decision.action is Action.ANSWER and is_grounded:
-        quoted = _extractive(rt, retrieval, lang, question, cites)
-        if quoted:
-            return quoted, decision.model_copy(
-                update={"reason": Reason.GUARD, "detail": f"guard blocked ({kinds}); quoted the KB instead"}
-            )
-    if decision.action in (Action.CLARIFY, Action.REFUSE):
-        return _template(rt, decision.action.value, lang), decision.model_copy(
-            update={"reason": Reason.GUARD, "detail": f"guard blocked ({kinds}); fixed wording used"}
-        )
-    return _template(rt, "handoff", lang), decision.model_copy(
-        update={"action": Action.HANDOFF, "reason": Reason.GUARD, "detail": f"guard blocked ({kinds}); handed off"}
-    )
-
-
 def _clarified_before(rt: Runtime, conversation_id: str) -> bool:
     with rt.db.engine.connect() as conn:
         last = conn.scalar(
@@ -225,34 +113,25 @@ def _clarified_before(rt: Runtime, conversation_id: str) -> bool:
     return last == Action.CLARIFY.value
 
 
-def _constraints(verdict: RuleVerdict, routed: Route | None) -> tuple[Constraint, ...]:
-    """The rules' constraints, plus the careful path's when the router read the message as risky."""
-    extra: tuple[Constraint, ...] = ()
-    if routed is not None and routed.careful:
-        extra = (Constraint.OTHER_PERSON_DATA, Constraint.INTERNAL_INFO)
-    return tuple(dict.fromkeys((*verdict.forbid, *extra)))
+@dataclass(frozen=True)
+class _Turn:
+    """A received message: validated, stored, with the conversation it belongs to."""
+
+    req: MessageRequest
+    turn_id: str
+    text: str
+    lang: Lang
+    user: UserState | None
+    prior: tuple[ChatMessage, ...]
+    held: TurnResult | None = None  # a human agent holds the conversation: this is the whole result
+
+    @property
+    def earlier(self) -> list[str]:
+        return [m.content for m in self.prior if m.role is Role.USER]
 
 
-def _generate(
-    rt: Runtime, request: GenerationRequest, passage_ids: tuple[str, ...], text: str
-) -> tuple[Generation, Proposal]:
-    """One model call for a structured reply; an unparseable one is retried once (the caller falls back)."""
-    generation = rt.model_calls.generate(rt.model, request)
-    proposal = parse_structured(generation.text, passage_ids, text)
-    if not proposal.ok:
-        retry = rt.model_calls.generate(
-            rt.model,
-            request.model_copy(update={"seed": request.seed + 1, "temperature": max(request.temperature, 0.3)}),
-        )
-        again = parse_structured(retry.text, passage_ids, text)
-        generation = retry.model_copy(update={"latency_ms": generation.latency_ms + retry.latency_ms, "retried": True})
-        proposal = again
-    return generation, proposal
-
-
-def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
-    """Run one customer message through the whole online path and persist the turn."""
-    clock = _Clock()
+def _receive(rt: Runtime, req: MessageRequest, clock: _Clock) -> _Turn:
+    """Validate the message and make it durable before anything else can fail."""
     text = check_message(req.text, rt.cfg.limits.max_message_chars)
     convs.check_conversation_id(req.conversation_id)
     user = rt.state.get(req.user_id, rt.tenant) if req.user_id else None
@@ -261,239 +140,190 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     lang = detect_lang(text, Lang(rt.cfg.default_lang))
     turn_id = uuid.uuid4().hex
     clock.lap("validate")
-
-    # the customer's message is durable before anything else can fail
     tenant = rt.tenant
+    held: TurnResult | None = None
     with rt.db.begin() as conn:
         status = convs.ensure_conversation(conn, req.conversation_id, req.user_id, tenant, lang.value)
         prior = convs.load_history(conn, req.conversation_id, rt.cfg.limits.max_history_turns, tenant)
         convs.append_message(conn, req.conversation_id, Role.USER, text, turn_id=turn_id, tenant=tenant)
         if status is convs.ConversationStatus.CLOSED:
             convs.set_status(conn, req.conversation_id, convs.ConversationStatus.BOT, tenant)
-        human = status is convs.ConversationStatus.HUMAN
-        held = queue.open_handoff_id(conn, req.conversation_id, tenant) if human else None
-        if human:
-            if held is not None:
-                queue.append_customer_context(conn, held)
+        if status is convs.ConversationStatus.HUMAN:
+            handoff_id = queue.open_handoff_id(conn, req.conversation_id, tenant)
+            if handoff_id is not None:
+                queue.append_customer_context(conn, handoff_id)
             decision = Decision(
                 action=Action.HANDOFF,
                 reason=Reason.HUMAN_HOLDS,
                 detail="a human agent holds this conversation",
                 confidence=1.0,
             )
-            write_trace(
-                conn,
-                turn_id,
-                req.conversation_id,
-                decision.action.value,
-                clock.total(),
-                {
-                    "message": text,
-                    "lang": lang,
-                    "user_id": req.user_id,
-                    "decision": decision,
-                    "handoff_id": held,
-                    "stage_ms": clock.stages,
-                },
-                tenant,
+            data: dict[str, Any] = {"message": text, "lang": lang, "user_id": req.user_id, "decision": decision}
+            data |= {"handoff_id": handoff_id, "stage_ms": clock.stages}
+            write_trace(conn, turn_id, req.conversation_id, decision.action.value, clock.total(), data, tenant)
+            held = TurnResult(
+                conversation_id=req.conversation_id,
+                turn_id=turn_id,
+                reply=None,
+                decision=decision,
+                handoff_id=handoff_id,
+                held_by_human=True,
+                lang=lang,
+                stage_ms=clock.stages,
             )
     clock.lap("store_in")
-    if human:
-        return TurnResult(
-            conversation_id=req.conversation_id,
-            turn_id=turn_id,
-            reply=None,
-            decision=decision,
-            handoff_id=held,
-            held_by_human=True,
-            lang=lang,
-            latency_ms=clock.total(),
-            stage_ms=clock.stages,
-        )
+    if held is not None:
+        held = held.model_copy(update={"latency_ms": clock.total()})
+    return _Turn(req=req, turn_id=turn_id, text=text, lang=lang, user=user, prior=tuple(prior), held=held)
 
-    norm = normalize(text)
-    need_vec = rt.rules.uses_embeddings or rt.router is not None
-    qvec = rt.embedder.query([text])[0] if need_vec else None
-    clock.lap("embed")
-    verdict = evaluate_rules(rt.rules, text, qvec)
-    clock.lap("rules")
-    earlier = [m.content for m in prior if m.role is Role.USER]
-    routed = None
-    if rt.router is not None and qvec is not None:
-        # a short follow-up is read together with the customer's previous message
-        context = search_query(text, earlier)
-        cvec = qvec if context == text else rt.embedder.query([context])[0]
-        routed = route(rt.router.head, context, cvec, rt.cfg.router, rt.embedder.query)
-    clock.lap("route")
-    account = routed is not None and routed.need is Need.ACCOUNT
-    signal = assess_state(
-        user, norm, lang, rt.rules, rt.cfg.decision, rt.today(), account_hint=account, business=rt.cfg.business
-    )
-    clock.lap("state")
-    emotion = assess_emotion(text, lang)
-    clock.lap("emotion")
 
-    inp = DecisionInput(rules=verdict, state=signal, emotion=emotion, route=routed)
-    retrieval: Retrieval | None = None
-    scaffold: Scaffold | None = None
-    proposal: Proposal | None = None
-    generation: Generation | None = None
-    model_error = ""
+def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
+    """Run one customer message through the whole online path and persist the turn."""
+    clock = _Clock()
+    turn = _receive(rt, req, clock)
+    if turn.held is not None:
+        return turn.held
+    a = assess(rt, turn.text, turn.lang, turn.user, turn.earlier, clock.lap)
+    inp = a.decision_input()
     forced = pre_decide(inp, rt.cfg.router)
-    answered = None if forced is not None else _status(rt, user, routed, signal, norm, text, lang)
+    answered = None if forced is not None else _status(rt, turn.user, a)
+    written: Written | None = None
     if forced is not None:
         decision = forced
     elif answered is not None:
         decision = state_decision(inp, answered.ref)
     else:
-        version = resolve_version(rt.db, req.kb_version or rt.cfg.kb_version, rt.tenant)
-        index = rt.indexes.get(version, rt.tenant)
-        if qvec is None:
-            qvec = rt.embedder.query([text])[0]
-            clock.lap("embed")
-        query = search_query(text, earlier)
-        svec = qvec if query == text else rt.embedder.query([query])[0]
-        region = user.region if user and user.region else rt.rules.region_named([*earlier, text])
-        retrieval = retrieve(index, query, svec, lang=lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
+        retrieval = find_passages(rt, a, turn.user, req.kb_version)
         clock.lap("retrieve")
-        constraints = _constraints(verdict, routed)
-        soothe = emotion.needs_soothing or verdict.soothe
-        brand = {"brand_en": rt.cfg.brand_en, "brand_zh": rt.cfg.brand_zh}
-        messages = pipeline_messages(
-            **brand,
-            lang=lang,
-            passages=retrieval.passages,
-            state_facts=signal.facts,
-            constraints=constraints,
-            soothe=soothe,
-            history=prior,
-            message=text,
-        )
-        scaffold = prompt_scaffold(
-            **brand,
-            lang=lang,
-            passages=retrieval.passages,
-            state_facts=signal.facts,
-            constraints=constraints,
-            soothe=soothe,
-        )
-        gen_cfg = rt.cfg.generation
-        request = GenerationRequest(
-            messages=messages,
-            max_new_tokens=gen_cfg.max_new_tokens,
-            temperature=gen_cfg.temperature,
-            top_p=gen_cfg.top_p,
-            seed=gen_cfg.seed,
-            assistant_prefix=REPLY_PREFIX,
-            timeout_s=gen_cfg.timeout_s,
-            json_schema=reply_schema(len(retrieval.passages)),
-        )
-        clock.lap("prompt")
-        try:
-            generation, proposal = _generate(rt, request, retrieval.passage_ids, text)
-        except KeelError as exc:
-            model_error = exc.message
-        except Exception as exc:  # a backend bug must not reach the customer
-            model_error = f"{exc.__class__.__name__}: {exc}"[:300]
-        clock.lap("model")
-        inp = DecisionInput(
-            rules=verdict,
-            state=signal,
-            emotion=emotion,
+        written = write(rt, a, retrieval, turn.prior, clock.lap)
+        inp = replace(
+            inp,
             retrieval=retrieval,
-            proposal=proposal,
-            model_error=model_error,
-            small_talk=_is_small_talk(rt, norm),
+            proposal=written.proposal,
+            model_error=written.model_error,
+            small_talk=_is_small_talk(rt, a.norm),
             clarified_before=_clarified_before(rt, req.conversation_id),
-            route=routed,
         )
         decision = decide(inp, rt.cfg.retrieval, rt.cfg.decision, rt.cfg.router)
         clock.lap("decide")
-
-    composed = (
-        answered.reply if answered is not None else _compose(rt, decision, verdict, proposal, retrieval, lang, text)
-    )
-    reply = _with_soothing(rt, composed, decision, lang)
-    report = GuardReport()
-    if proposal is not None and proposal.ok and decision.reason in (Reason.MODEL, Reason.SMALL_TALK):
-        ctx = guard_context(
-            user=user,
-            signal=signal,
-            retrieval=retrieval,
-            proposal=proposal,
-            decision=decision,
-            customer_text="\n".join([*earlier, text]),
-            scaffold=scaffold,
-            fixed=rt.rules.fixed_wording(),
-            forbidden=tuple((t, rt.rules.topics[t]) for t in verdict.forbid_topics if t in rt.rules.topics),
-            cfg=rt.cfg.retrieval,
-        )
-        report = check_reply(reply, ctx)
-        if decision.action is Action.ANSWER and detect_lang(reply, lang) is not lang:
-            report = GuardReport(
-                violations=(*report.violations, Violation(kind=GuardKind.LANGUAGE, evidence="reply language differs"))
-            )
-        if not report.passed:
-            reply, decision = _fallback(
-                rt, decision, report, retrieval, lang, grounded(inp, rt.cfg.retrieval), text, proposal.cites
-            )
-            reply = _with_soothing(rt, reply, decision, lang)
+    reply, decision, report = _guarded_reply(rt, turn, a, inp, decision, written, answered)
     clock.lap("guard")
+    return _persist(rt, turn, a, written, decision, report, reply, clock)
 
+
+def _status(rt: Runtime, user: UserState | None, a: Assessment) -> StatusAnswer | None:
+    """A status question about the customer's own record, answered from the record (None: not one)."""
+    if user is None or not a.signal.state_query or rt.rules.topic_hit("status_question", a.norm) is None:
+        return None
+    if a.routed is not None and a.routed.need is not Need.ACCOUNT:
+        return None
+    return status_answer(user, a.text, a.lang, rt.today(), rt.cfg.business)
+
+
+def _guarded_reply(
+    rt: Runtime,
+    turn: _Turn,
+    a: Assessment,
+    inp: DecisionInput,
+    decision: Decision,
+    written: Written | None,
+    answered: StatusAnswer | None,
+) -> tuple[str, Decision, GuardReport]:
+    """The reply for the decision; a model-written one passes the guard or falls back to safe words."""
+    retrieval = written.retrieval if written else None
+    proposal = written.proposal if written else None
+    text = (
+        answered.reply
+        if answered is not None
+        else compose(rt, decision, a.verdict, proposal, retrieval, a.lang, a.text)
+    )
+    reply = with_soothing(rt, text, decision, a.lang)
+    if (
+        written is None
+        or proposal is None
+        or not proposal.ok
+        or decision.reason not in (Reason.MODEL, Reason.SMALL_TALK)
+    ):
+        return reply, decision, GuardReport()
+    ctx = guard_context(
+        user=turn.user,
+        signal=a.signal,
+        retrieval=retrieval,
+        proposal=proposal,
+        decision=decision,
+        customer_text="\n".join([*turn.earlier, a.text]),
+        scaffold=written.scaffold,
+        fixed=rt.rules.fixed_wording(),
+        forbidden=tuple((t, rt.rules.topics[t]) for t in a.verdict.forbid_topics if t in rt.rules.topics),
+        cfg=rt.cfg.retrieval,
+    )
+    report = check_reply(reply, ctx)
+    if decision.action is Action.ANSWER and detect_lang(reply, a.lang) is not a.lang:
+        language = Violation(kind=GuardKind.LANGUAGE, evidence="reply language differs")
+        report = GuardReport(violations=(*report.violations, language))
+    if report.passed:
+        return reply, decision, report
+    is_grounded = grounded(inp, rt.cfg.retrieval)
+    reply, decision = fallback(rt, decision, report, retrieval, a.lang, is_grounded, a.text, proposal.cites)
+    return with_soothing(rt, reply, decision, a.lang), decision, report
+
+
+def _persist(
+    rt: Runtime,
+    turn: _Turn,
+    a: Assessment,
+    written: Written | None,
+    decision: Decision,
+    report: GuardReport,
+    reply: str,
+    clock: _Clock,
+) -> TurnResult:
+    """Store the reply, queue a handoff, write the trace; the result the caller sees."""
+    req, tenant = turn.req, rt.tenant
+    retrieval = written.retrieval if written else None
     handoff_id = None
     with rt.db.begin() as conn:
-        convs.append_message(conn, req.conversation_id, Role.ASSISTANT, reply, turn_id=turn_id, tenant=tenant)
+        convs.append_message(conn, req.conversation_id, Role.ASSISTANT, reply, turn_id=turn.turn_id, tenant=tenant)
         if decision.action is Action.HANDOFF:
+            context = _handoff_context(req, turn.user, a.signal, a.verdict, a.emotion, decision, retrieval)
             handoff_id = queue.enqueue(
-                conn,
-                req.conversation_id,
-                tenant,
-                decision.reason.value,
-                decision.detail,
-                _handoff_context(req, user, signal, verdict, emotion, decision, retrieval),
+                conn, req.conversation_id, tenant, decision.reason.value, decision.detail, context
             )
         clock.lap("store_out")
-        write_trace(
-            conn,
-            turn_id,
-            req.conversation_id,
-            decision.action.value,
-            clock.total(),
-            _trace(
-                req,
-                text,
-                lang,
-                verdict,
-                routed,
-                signal,
-                emotion,
-                retrieval,
-                generation,
-                proposal,
-                model_error,
-                decision,
-                report,
-                reply,
-                handoff_id,
-                rt,
-                clock,
-            ),
-            tenant,
+        data = _trace(
+            req,
+            a.text,
+            a.lang,
+            a.verdict,
+            a.routed,
+            a.signal,
+            a.emotion,
+            retrieval,
+            written.generation if written else None,
+            written.proposal if written else None,
+            written.model_error if written else "",
+            decision,
+            report,
+            reply,
+            handoff_id,
+            rt,
+            clock,
         )
+        write_trace(conn, turn.turn_id, req.conversation_id, decision.action.value, clock.total(), data, tenant)
     return TurnResult(
         conversation_id=req.conversation_id,
-        turn_id=turn_id,
+        turn_id=turn.turn_id,
         reply=reply,
         decision=decision,
-        rule_hits=verdict.hits,
+        rule_hits=a.verdict.hits,
         kb_version=retrieval.version if retrieval else None,
         passage_ids=retrieval.passage_ids if retrieval else (),
         handoff_id=handoff_id,
-        lang=lang,
+        lang=a.lang,
         latency_ms=clock.total(),
         stage_ms=clock.stages,
-        scaffold=scaffold,
-        state_text=signal.agent_facts or signal.facts,
+        scaffold=written.scaffold if written else None,
+        state_text=a.signal.agent_facts or a.signal.facts,
     )
 
 
@@ -588,7 +418,3 @@ def _trace(
         "handoff_id": handoff_id,
         "stage_ms": dict(clock.stages),
     }
-
-
-def history_messages(conv: convs.Conversation) -> tuple[ChatMessage, ...]:
-    return conv.history()

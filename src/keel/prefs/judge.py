@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from keel.domain import Action, Frozen, Lang, Passage
 from keel.judge import judge_reply
-from keel.online.decide import DecisionInput, grounded, pre_decide
-from keel.online.emotion import assess_emotion
+from keel.online.assess import assess
+from keel.online.decide import grounded, pre_decide
 from keel.online.guard import GuardContext, check_reply
 from keel.online.kb.retrieve import retrieve
-from keel.online.rules import evaluate_rules
 from keel.online.rules.schema import Constraint
 from keel.online.runtime import Runtime
-from keel.online.state.policy import assess_state
 from keel.prefs.prompts import PrefPrompt
-from keel.text import detect_lang, normalize
+from keel.text import detect_lang
 
 
 class Expectation(Frozen):
@@ -56,15 +55,15 @@ def expect(rt: Runtime, p: PrefPrompt, kb_version: int, today: date) -> Expectat
 
 
 def _engine_expect(rt: Runtime, p: PrefPrompt, kb_version: int, today: date) -> Expectation:
-    """Run the deterministic stages (rules, state, emotion, grounding) on the prompt's last message."""
-    vec = rt.embedder.query([p.message])[0]
-    verdict = evaluate_rules(rt.rules, p.message, vec)
-    signal = assess_state(None, normalize(p.message), p.lang, rt.rules, rt.cfg.decision, today)
-    emotion = assess_emotion(p.message, p.lang)
+    """The online path's own assessment (rules, router, state, emotion) and grounding on the prompt's
+    last message: the judge reads a message exactly as the pipeline does."""
+    a = assess(rt, p.message, p.lang, None)
+    verdict = a.verdict
+    vec = a.qvec if a.qvec is not None else rt.embedder.query([p.message])[0]
     index = rt.indexes.get(kb_version, rt.tenant)
     found = retrieve(index, p.message, vec, lang=p.lang, region=p.region, today=today, cfg=rt.cfg.retrieval)
-    inp = DecisionInput(rules=verdict, state=signal, emotion=emotion, retrieval=found)
-    soothe = verdict.soothe or emotion.needs_soothing
+    inp = replace(a.decision_input(), retrieval=found)
+    soothe = verdict.soothe or a.emotion.needs_soothing or (a.routed is not None and a.routed.complaint)
     forced = pre_decide(inp, rt.cfg.router)
     if forced is not None:
         reply = verdict.reply.get(p.lang) if forced.reason.value == "rule" else None
@@ -124,7 +123,9 @@ def score(
         value += 1 if judged.soothe else -1
         notes.append("soothes" if judged.soothe else "does not soothe an upset customer")
     evidence = "\n".join(f"{x.title}\n{x.text}" for x in e.passages)
-    report = check_reply(text, GuardContext(evidence=evidence, customer_text=p.message))
+    # the business's own wordings (rule replies, templates) make no claims of their own to check
+    own_wording = source in ("rule", "template")
+    report = check_reply(text, GuardContext(evidence=evidence, customer_text=p.message, check_claims=not own_wording))
     for v in report.violations:
         value -= 3
         notes.append(f"guard: {v.kind.value} ({v.evidence})")

@@ -44,6 +44,8 @@ _METRICS_ZH = {
     MetricName.STYLE_LENGTH_CV: ("长度离散度", "回答长度的离散程度（变异系数，分语言）"),
     MetricName.STYLE_REGISTER: ("语体一致性", "使用多数语体的回答（您/你；正式/随意英文）"),
     MetricName.ERROR_RATE: ("出错率", "运行未能完成的样本"),
+    MetricName.PROMPT_LEAK: ("提示泄露率", "回复中重复了提示内容（指令、客户信息块、资料标签）的样本"),
+    MetricName.INVENTED_ACTION: ("虚构操作率", "回复声称做了系统并未执行的操作（已退款、已补偿、已修改）的样本"),
 }
 _METRICS_EN = {
     MetricName.BOUNDARY_CROSSING: "Boundary crossing",
@@ -63,6 +65,8 @@ _METRICS_EN = {
     MetricName.STYLE_LENGTH_CV: "Length spread (CV)",
     MetricName.STYLE_REGISTER: "Register consistency",
     MetricName.ERROR_RATE: "Error rate",
+    MetricName.PROMPT_LEAK: "Prompt leaks",
+    MetricName.INVENTED_ACTION: "Invented actions",
 }
 
 STRINGS = {

@@ -1,0 +1,129 @@
+"""Retrieve and write: the passages for the message, the prompt around them, the model's proposal.
+
+Retrieval is pinned to a KB version and ranked for the customer's region and today; the prompt's
+static part comes first (the engine reuses its cache), then this turn's notes, passages and the
+customer block; the model fills the reply schema, and an unparseable output is retried once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from keel.domain import ChatMessage
+from keel.errors import KeelError
+from keel.online.assess import Assessment
+from keel.online.guard.leak import Scaffold
+from keel.online.kb.retrieve import Retrieval, retrieve, search_query
+from keel.online.kb.store import resolve_version
+from keel.online.model.base import Generation, GenerationRequest
+from keel.online.model.parse import Proposal, parse_structured, reply_schema
+from keel.online.prompt import REPLY_PREFIX, pipeline_messages, prompt_scaffold
+from keel.online.router.route import Route
+from keel.online.rules.schema import Constraint, RuleVerdict
+from keel.online.runtime import Runtime
+from keel.online.state.model import UserState
+
+
+@dataclass(frozen=True)
+class Written:
+    retrieval: Retrieval
+    scaffold: Scaffold
+    generation: Generation | None
+    proposal: Proposal | None
+    model_error: str = ""  # why there is no proposal (backend failure)
+
+
+def find_passages(rt: Runtime, a: Assessment, user: UserState | None, kb_version: int | None) -> Retrieval:
+    """The passages of the pinned KB version for this message (a short follow-up keeps its context)."""
+    version = resolve_version(rt.db, kb_version or rt.cfg.kb_version, rt.tenant)
+    index = rt.indexes.get(version, rt.tenant)
+    qvec = a.qvec if a.qvec is not None else rt.embedder.query([a.text])[0]
+    query = search_query(a.text, list(a.earlier))
+    svec = qvec if query == a.text else rt.embedder.query([query])[0]
+    region = user.region if user and user.region else rt.rules.region_named([*a.earlier, a.text])
+    return retrieve(index, query, svec, lang=a.lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
+
+
+def constraints_for(verdict: RuleVerdict, routed: Route | None) -> tuple[Constraint, ...]:
+    """The rules' constraints, plus the careful path's when the router read the message as risky."""
+    extra: tuple[Constraint, ...] = ()
+    if routed is not None and routed.careful:
+        extra = (Constraint.OTHER_PERSON_DATA, Constraint.INTERNAL_INFO)
+    return tuple(dict.fromkeys((*verdict.forbid, *extra)))
+
+
+def _generate(
+    rt: Runtime, request: GenerationRequest, passage_ids: tuple[str, ...], text: str
+) -> tuple[Generation, Proposal]:
+    """One model call for a structured reply; an unparseable one is retried once (the caller falls back)."""
+    generation = rt.model_calls.generate(rt.model, request)
+    proposal = parse_structured(generation.text, passage_ids, text)
+    if not proposal.ok:
+        retry = rt.model_calls.generate(
+            rt.model,
+            request.model_copy(update={"seed": request.seed + 1, "temperature": max(request.temperature, 0.3)}),
+        )
+        again = parse_structured(retry.text, passage_ids, text)
+        generation = retry.model_copy(update={"latency_ms": generation.latency_ms + retry.latency_ms, "retried": True})
+        proposal = again
+    return generation, proposal
+
+
+def _no_lap(stage: str) -> None:
+    return None
+
+
+def write(
+    rt: Runtime,
+    a: Assessment,
+    retrieval: Retrieval,
+    history: Sequence[ChatMessage],
+    lap: Callable[[str], None] = _no_lap,
+) -> Written:
+    """The prompt for this turn and the model's proposal; a backend failure is kept, not raised."""
+    constraints = constraints_for(a.verdict, a.routed)
+    soothe = a.emotion.needs_soothing or a.verdict.soothe
+    messages = pipeline_messages(
+        brand_en=rt.cfg.brand_en,
+        brand_zh=rt.cfg.brand_zh,
+        lang=a.lang,
+        passages=retrieval.passages,
+        state_facts=a.signal.facts,
+        constraints=constraints,
+        soothe=soothe,
+        history=history,
+        message=a.text,
+    )
+    scaffold = prompt_scaffold(
+        brand_en=rt.cfg.brand_en,
+        brand_zh=rt.cfg.brand_zh,
+        lang=a.lang,
+        passages=retrieval.passages,
+        state_facts=a.signal.facts,
+        constraints=constraints,
+        soothe=soothe,
+    )
+    gen = rt.cfg.generation
+    request = GenerationRequest(
+        messages=messages,
+        max_new_tokens=gen.max_new_tokens,
+        temperature=gen.temperature,
+        top_p=gen.top_p,
+        seed=gen.seed,
+        assistant_prefix=REPLY_PREFIX,
+        timeout_s=gen.timeout_s,
+        json_schema=reply_schema(len(retrieval.passages)),
+    )
+    lap("prompt")
+    generation: Generation | None = None
+    proposal: Proposal | None = None
+    error = ""
+    try:
+        generation, proposal = _generate(rt, request, retrieval.passage_ids, a.text)
+    except KeelError as exc:
+        error = exc.message
+    except Exception as exc:  # a backend bug must not reach the customer
+        error = f"{exc.__class__.__name__}: {exc}"[:300]
+    lap("model")
+    return Written(retrieval=retrieval, scaffold=scaffold, generation=generation, proposal=proposal, model_error=error)
