@@ -7,6 +7,7 @@ import json
 import pytest
 
 from keel.errors import Conflict, InvalidInput
+from keel.manifest import InputRole, ManifestKind, PrefsDetails, read_manifest
 from keel.online.model.base import GenerationRequest
 from keel.online.model.scripted import ScriptedModel
 from keel.prefs.boundary import generate_boundary
@@ -91,6 +92,11 @@ def test_human_choices_override_and_conflict(make_runtime, cfg, tmp_path):
     source = generate_boundary(tmp_path / "b.jsonl", per_category=1).path
     set_dir = tmp_path / "set"
     build_prefs(cfg, rt, source, set_dir, n=1, backend=ScriptedModel(fn=complying, name="scripted:c"))
+    manifest = read_manifest(set_dir / "manifest.json", ManifestKind.PREFS)
+    prompts = manifest.input(InputRole.PROMPTS)
+    assert manifest.model is not None and manifest.model.name == "scripted:c" and manifest.config["n"] == 1
+    assert prompts is not None and len(prompts.sha256 or "") == 64 and manifest.kb_version == 2
+    assert manifest.kb_hash and manifest.details_as(PrefsDetails).rules_hash == rt.rules.content_hash
     item = load_items(set_dir)[0]
     with pytest.raises(InvalidInput, match="different"):
         record_choice(set_dir, item["id"], 0, 0, "mei")

@@ -6,15 +6,15 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from keel import __version__
 from keel.config import KeelConfig
 from keel.domain import Action, ChatMessage, Frozen, Lang
 from keel.errors import InvalidInput
-from keel.online.kb.store import resolve_version
+from keel.manifest import InputFile, InputRole, Manifest, ModelRef, PrefsDetails
+from keel.online.kb.store import list_versions, resolve_version
 from keel.online.model.base import GenerationRequest, ModelBackend
 from keel.online.model.parse import parse_structured, reply_schema
 from keel.online.prompt import pipeline_messages
@@ -26,6 +26,8 @@ from keel.sharegpt import TAGS, dpo_rows
 CANDIDATES = "candidates.jsonl"
 PAIRS = "pairs.jsonl"
 MIN_MARGIN = 2.0
+TOP_P = 0.95  # nucleus sampling of the candidates
+RULE_JUDGE_NAME = "rule (Keel decision engine + behaviour judge + output guard)"
 
 
 class BuildSummary(Frozen):
@@ -123,7 +125,78 @@ def pair_record(item: dict[str, Any], chosen: int, rejected: int, judge: str) ->
     }
 
 
-def build_prefs(  # noqa: PLR0912, PLR0915
+def _done_ids(cand_path: Path) -> set[str]:
+    """The prompts already in the candidates file (a resumed build skips them)."""
+    done: set[str] = set()
+    if cand_path.exists():
+        for line in cand_path.read_text(encoding="utf-8").splitlines():
+            try:
+                done.add(json.loads(line)["id"])
+            except (ValueError, KeyError):
+                continue  # a line cut by a crash is rebuilt
+    return done
+
+
+def _manifest(rt: Runtime, source: Path, backend: ModelBackend, version: int, config: dict[str, Any]) -> Manifest:
+    kb_hash = next((v.content_hash for v in list_versions(rt.db) if v.version == version), None)
+    return Manifest.new(
+        PrefsDetails(judge=RULE_JUDGE_NAME, rules_hash=rt.rules.content_hash),
+        inputs=(
+            InputFile(
+                role=InputRole.PROMPTS,
+                path=str(source),
+                sha256=hashlib.sha256(source.read_bytes()).hexdigest() if source.exists() else None,
+                size=source.stat().st_size if source.exists() else None,
+            ),
+        ),
+        kb_version=version,
+        kb_hash=kb_hash,
+        model=ModelRef(name=backend.name, fingerprint=backend.fingerprint),
+        config=config,
+    )
+
+
+def _candidates(
+    cfg: KeelConfig,
+    rt: Runtime,
+    backend: ModelBackend,
+    p: PrefPrompt,
+    e: Expectation,
+    messages: tuple[ChatMessage, ...],
+    n: int,
+    temperature: float,
+) -> list[Scored]:
+    """*n* samples of the model (duplicates dropped), the historical reply and Keel's own wording, scored."""
+    scored: list[Scored] = []
+    seen: set[str] = set()
+    for s in range(n):
+        gen = backend.generate(
+            GenerationRequest(
+                messages=messages,
+                max_new_tokens=cfg.generation.max_new_tokens,
+                temperature=temperature,
+                top_p=TOP_P,
+                seed=s,
+                timeout_s=max(cfg.generation.timeout_s, 900.0),
+                json_schema=reply_schema(len(e.passages)),
+            )
+        )
+        raw = gen.text.strip()
+        if raw in seen:
+            continue
+        seen.add(raw)
+        parsed = parse_structured(raw, tuple(x.doc_id for x in e.passages), p.message)
+        scored.append(score(parsed.reply if parsed.ok else "", "model", p, e, raw=raw))
+    if p.historical not in seen:
+        seen.add(p.historical)
+        scored.append(score(p.historical, "historical", p, e))
+    ref = _reference(rt, p, e)
+    if ref and ref[0] not in seen:
+        scored.append(score(ref[0], ref[1], p, e, action=e.actions[0]))
+    return scored
+
+
+def build_prefs(
     cfg: KeelConfig,
     rt: Runtime,
     source: Path,
@@ -144,28 +217,16 @@ def build_prefs(  # noqa: PLR0912, PLR0915
     day = today or cfg.today or date.today()
     out_dir.mkdir(parents=True, exist_ok=True)
     cand_path, pairs_path = out_dir / CANDIDATES, out_dir / PAIRS
-    done = set()
-    if cand_path.exists():
-        for line in cand_path.read_text(encoding="utf-8").splitlines():
-            try:
-                done.add(json.loads(line)["id"])
-            except (ValueError, KeyError):
-                continue  # a line cut by a crash is rebuilt
-    manifest = {
-        "keel_version": __version__,
-        "created": datetime.now(UTC).isoformat(),
-        "source": str(source),
-        "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest() if source.exists() else None,
-        "kb_version": version,
-        "today": day.isoformat(),
-        "model": backend.name,
-        "model_fingerprint": backend.fingerprint,
+    done = _done_ids(cand_path)
+    config = {
         "n": n,
         "temperature": temperature,
-        "judge": "rule (Keel decision engine + behaviour judge + output guard)",
-        "rules_hash": rt.rules.content_hash,
+        "top_p": TOP_P,
+        "max_new_tokens": cfg.generation.max_new_tokens,
+        "limit": limit,
+        "today": day.isoformat(),
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    _manifest(rt, source, backend, version, config).write(out_dir / "manifest.json")
     prompts = list(read_prompts(source, limit))
     made = undecided = 0
     with cand_path.open("a", encoding="utf-8") as cf, pairs_path.open("a", encoding="utf-8") as pf:
@@ -184,32 +245,7 @@ def build_prefs(  # noqa: PLR0912, PLR0915
                 history=p.history,
                 message=p.message,
             )
-            scored: list[Scored] = []
-            seen: set[str] = set()
-            for s in range(n):
-                gen = backend.generate(
-                    GenerationRequest(
-                        messages=messages,
-                        max_new_tokens=cfg.generation.max_new_tokens,
-                        temperature=temperature,
-                        top_p=0.95,
-                        seed=s,
-                        timeout_s=max(cfg.generation.timeout_s, 900.0),
-                        json_schema=reply_schema(len(e.passages)),
-                    )
-                )
-                raw = gen.text.strip()
-                if raw in seen:
-                    continue
-                seen.add(raw)
-                parsed = parse_structured(raw, tuple(x.doc_id for x in e.passages), p.message)
-                scored.append(score(parsed.reply if parsed.ok else "", "model", p, e, raw=raw))
-            if p.historical not in seen:
-                seen.add(p.historical)
-                scored.append(score(p.historical, "historical", p, e))
-            ref = _reference(rt, p, e)
-            if ref and ref[0] not in seen:
-                scored.append(score(ref[0], ref[1], p, e, action=e.actions[0]))
+            scored = _candidates(cfg, rt, backend, p, e, messages, n, temperature)
             item: dict[str, Any] = {
                 "id": p.id,
                 "lang": p.lang.value,
