@@ -16,7 +16,7 @@ from keel.online.kb import store
 from keel.online.model.base import Generation, GenerationRequest
 from keel.online.model.openai_compat import OpenAIBackend
 from keel.online.pipeline import MessageRequest, handle_message
-from keel.online.trace import traces_for
+from keel.online.trace import Trace, parse_trace, traces_for
 
 pytestmark = [pytest.mark.storage, pytest.mark.faults]
 
@@ -49,15 +49,17 @@ def ask(rt, conv, text=QUESTION):
     return result, time.monotonic() - started
 
 
-def model_trace(rt, conv):
-    (trace,) = traces_for(rt.db, conv)
+def model_trace(rt, conv) -> Trace:
+    (row,) = traces_for(rt.db, conv)
+    trace = parse_trace(row)
+    assert trace is not None and trace.model is not None
     return trace
 
 
 def test_a_healthy_server_answers(rt, server):
     result, _ = ask(rt, "ok-1")
     assert result.decision.action is Action.ANSWER and result.reply
-    assert model_trace(rt, "ok-1")["model"]["name"].startswith("openai:http://127.0.0.1")
+    assert model_trace(rt, "ok-1").model.name.startswith("openai:http://127.0.0.1")
     assert server.calls >= 1
 
 
@@ -74,7 +76,7 @@ def test_slow_or_broken_server_hands_off_in_time(rt, server, mode, error):
     assert result.reply and result.handoff_id
     assert queue.get_handoff(rt.db, result.handoff_id).reason == "model_failed"
     trace = model_trace(rt, f"bad-{mode}")
-    assert any(e in trace["model"]["error"] for e in error) and trace["decision"]["reason"] == "model_failed"
+    assert any(e in (trace.model.error or "") for e in error) and trace.decision.reason == "model_failed"
 
 
 def test_garbage_output_falls_back_safely(rt, server):
@@ -85,7 +87,7 @@ def test_garbage_output_falls_back_safely(rt, server):
     assert result.decision.reason in (Reason.MODEL_MALFORMED, Reason.GUARD)
     assert "DEADBEEF" not in result.reply and "░" not in result.reply and "levitate" not in result.reply
     trace = model_trace(rt, "garbage")
-    assert "DEADBEEF" in trace["model"]["raw"] and trace["decision"]["reason"] in ("model_malformed", "guard")
+    assert "DEADBEEF" in (trace.model.raw or "") and trace.decision.reason in ("model_malformed", "guard")
 
 
 def test_a_server_that_is_gone(make_runtime):
@@ -96,7 +98,7 @@ def test_a_server_that_is_gone(make_runtime):
     result, took = ask(rt, "gone")
     assert took < DEADLINE_S + 1.5
     assert result.decision.action is Action.HANDOFF and result.decision.reason is Reason.MODEL_FAILED
-    assert "unreachable" in model_trace(rt, "gone")["model"]["error"]
+    assert "unreachable" in (model_trace(rt, "gone").model.error or "")
 
 
 class HungBackend:
@@ -123,6 +125,6 @@ def test_keel_enforces_the_deadline_itself(make_runtime):
             results.append(result)
             assert took < 2.0
         assert all(r.decision.reason is Reason.MODEL_FAILED for r in results)
-        assert "deadline" in model_trace(rt, "hung-0")["model"]["error"]
+        assert "deadline" in (model_trace(rt, "hung-0").model.error or "")
     finally:
         hung.release.set()

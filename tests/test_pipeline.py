@@ -10,6 +10,7 @@ from keel.domain import Action, Modifier, Reason
 from keel.errors import ModelUnavailable
 from keel.online.model.scripted import ScriptedModel, ScriptEntry
 from keel.online.pipeline import MessageRequest, handle_message
+from keel.online.trace import Trace
 
 pytestmark = pytest.mark.storage  # runs on SQLite and on PostgreSQL
 
@@ -18,9 +19,13 @@ def send(rt, text, user=None, conv="c1", **kw):
     return handle_message(rt, MessageRequest(conversation_id=conv, text=text, user_id=user, **kw))
 
 
-def trace_of(rt, turn_id):
+def stored_trace(rt, turn_id):
     with rt.db.engine.connect() as conn:
         return conn.execute(select(traces.c.data).where(traces.c.turn_id == turn_id)).scalar_one()
+
+
+def trace_of(rt, turn_id) -> Trace:
+    return Trace.model_validate(stored_trace(rt, turn_id))
 
 
 def test_grounded_answer_passes(make_runtime):
@@ -70,7 +75,7 @@ def test_malformed_output_falls_back_and_is_recorded(make_runtime):
     assert r.decision.reason is Reason.MODEL_MALFORMED
     assert r.decision.action is Action.ANSWER and r.reply.startswith("根据我们的说明")
     data = trace_of(rt, r.turn_id)
-    assert data["proposal"]["ok"] is False and data["proposal"]["error"] == "empty REPLY"
+    assert data.proposal is not None and data.proposal.ok is False and data.proposal.error == "empty REPLY"
 
 
 def test_model_failure_hands_off_safely(make_runtime):
@@ -81,7 +86,7 @@ def test_model_failure_hands_off_safely(make_runtime):
     r = send(rt, "How do I descale the kettle?")
     assert r.decision.action is Action.HANDOFF and r.decision.reason is Reason.MODEL_FAILED
     assert r.handoff_id is not None
-    assert trace_of(rt, r.turn_id)["model"]["error"] == "model server unreachable"
+    assert trace_of(rt, r.turn_id).model.error == "model server unreachable"
 
 
 def test_guard_blocks_unapproved_promise_and_quotes_the_kb(make_runtime):
@@ -89,7 +94,7 @@ def test_guard_blocks_unapproved_promise_and_quotes_the_kb(make_runtime):
     r = send(rt, "退款多久到账？", user="u1001")
     assert r.decision.reason is Reason.GUARD
     assert "保证" not in r.reply and "50" not in r.reply
-    assert {v["kind"] for v in trace_of(rt, r.turn_id)["guard"]["violations"]} >= {"unapproved_promise"}
+    assert {v.kind for v in trace_of(rt, r.turn_id).guard.violations} >= {"unapproved_promise"}
 
 
 def test_guard_blocks_other_peoples_data(make_runtime):
@@ -116,13 +121,15 @@ def test_upset_customer_is_soothed(make_runtime):
 def test_trace_is_complete_and_redacted(make_runtime):
     rt = make_runtime()
     r = send(rt, "我的手机号是13912345678，邮箱 a.b@example.com，发票怎么开？", user="u1001")
-    raw = json.dumps(trace_of(rt, r.turn_id), ensure_ascii=False)
+    raw = json.dumps(stored_trace(rt, r.turn_id), ensure_ascii=False)
     assert "13912345678" not in raw and "a.b@example.com" not in raw
     assert "[PHONE]" in raw and "[EMAIL]" in raw
-    data = trace_of(rt, r.turn_id)
+    data = stored_trace(rt, r.turn_id)
     for key in ("rules", "state", "retrieval", "model", "proposal", "decision", "guard", "stage_ms"):
         assert key in data
-    assert data["retrieval"]["kb_version"] == 2
+    trace = trace_of(rt, r.turn_id)
+    assert trace.retrieval is not None and trace.retrieval.kb_version == 2
+    assert "13912345678" not in trace.message and trace.rules is not None and trace.guard is not None
 
 
 def test_kb_version_pin_changes_the_answer(make_runtime):
@@ -131,14 +138,14 @@ def test_kb_version_pin_changes_the_answer(make_runtime):
     v2 = send(rt, "包邮门槛是多少？", user="u1001", conv="p2", kb_version=2)
     assert v1.kb_version == 1 and v2.kb_version == 2
     t1, t2 = trace_of(rt, v1.turn_id), trace_of(rt, v2.turn_id)
-    assert t1["retrieval"]["passages"][0]["id"] == t2["retrieval"]["passages"][0]["id"] == "shipping-cn-zh"
+    assert t1.retrieval.passages[0].id == t2.retrieval.passages[0].id == "shipping-cn-zh"
 
 
 def test_free_text_without_action_is_judged(make_runtime):
     rt = make_runtime([ScriptEntry("发票", "签收后在“我的订单 → 发票”下载电子普通发票。", None)])
     r = send(rt, "电子发票在哪里下载？", user="u1001")
     assert r.decision.action is Action.ANSWER and r.decision.reason is Reason.MODEL
-    assert trace_of(rt, r.turn_id)["proposal"]["stated"] is False
+    assert trace_of(rt, r.turn_id).proposal.stated is False
 
 
 def test_history_reaches_the_model(make_runtime):

@@ -1,48 +1,47 @@
-"""A conversation as turns, each with its trace shaped for display (tolerant of older or partial traces)."""
+"""A conversation as turns, each with its trace (read as a :class:`~keel.online.trace.Trace`) shaped for display."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from keel.console.i18n import Translator
 from keel.console.views import message_item
 from keel.online.conversations import Conversation
+from keel.online.trace import parse_trace
 
 
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
+def _dump(model: BaseModel | None) -> dict[str, Any] | None:
+    return model.model_dump(mode="json") if model is not None else None
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def trace_view(trace: dict[str, Any]) -> dict[str, Any]:
-    """The fields a person reads, with safe defaults when a stage did not run."""
-    stages = {k: float(v) for k, v in _as_dict(trace.get("stage_ms")).items() if isinstance(v, int | float)}
+def trace_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The fields a person reads; a stage that did not run (or a record older than ``Trace``) shows as empty."""
+    trace = parse_trace(row)
+    stages = dict(trace.stage_ms) if trace else {}
     slowest = max(stages.values(), default=0.0) or 1.0
-    rules = _as_dict(trace.get("rules"))
-    retrieval = trace.get("retrieval")
+    rules = trace.rules if trace else None
     return {
-        "turn_id": trace.get("turn_id", ""),
-        "action": trace.get("action", ""),
-        "latency_ms": trace.get("latency_ms", 0),
-        "decision": _as_dict(trace.get("decision")),
-        "proposal": trace.get("proposal") if isinstance(trace.get("proposal"), dict) else None,
-        "rule_hits": _as_list(rules.get("hits")),
-        "rule_action": rules.get("action"),
-        "rule_forbid": _as_list(rules.get("forbid")),
-        "ruleset": rules.get("ruleset", ""),
-        "state": _as_dict(trace.get("state")),
-        "emotion": _as_dict(trace.get("emotion")),
-        "retrieval": _as_dict(retrieval) if isinstance(retrieval, dict) else None,
-        "model": _as_dict(trace.get("model")) or None,
-        "violations": _as_list(_as_dict(trace.get("guard")).get("violations")),
-        "guard_ran": "guard" in trace,
+        "turn_id": row.get("turn_id", ""),
+        "action": row.get("action", ""),
+        "latency_ms": row.get("latency_ms", 0),
+        "decision": _dump(trace.decision) if trace else {},
+        "proposal": _dump(trace.proposal) if trace else None,
+        "rule_hits": [h.model_dump(mode="json") for h in rules.hits] if rules else [],
+        "rule_action": rules.action.value if rules and rules.action else None,
+        "rule_forbid": [c.value for c in rules.forbid] if rules else [],
+        "ruleset": rules.ruleset if rules else "",
+        "state": _dump(trace.state) if trace and trace.state else {},
+        "emotion": _dump(trace.emotion) if trace and trace.emotion else {},
+        "retrieval": _dump(trace.retrieval) if trace else None,
+        "model": _dump(trace.model) if trace else None,
+        "violations": [v.model_dump(mode="json") for v in trace.guard.violations] if trace and trace.guard else [],
+        "guard_ran": bool(trace and trace.guard),
         "stages": [
             {"name": name, "ms": round(ms, 1), "share": round(ms / slowest * 100)} for name, ms in stages.items()
         ],
-        "handoff_id": trace.get("handoff_id"),
+        "handoff_id": trace.handoff_id if trace else None,
     }
 
 

@@ -44,11 +44,15 @@ def conversation(conversation_id: str, request: Request, agent: Agent = Depends(
     db, tenant = database(request)
     conv = load_conversation(db, check_conversation_id(conversation_id), tenant)
     with db.engine.connect() as conn:
-        open_handoff = queue.open_handoff_id(conn, conv.id)
+        open_handoff = queue.open_handoff_id(conn, conv.id, tenant)
     return render(
         request,
         "conversation.html",
-        {"conv": conv, "turns": turns(translator(request), conv, traces_for(db, conv.id)), "handoff_id": open_handoff},
+        {
+            "conv": conv,
+            "turns": turns(translator(request), conv, traces_for(db, conv.id, tenant)),
+            "handoff_id": open_handoff,
+        },
         agent=agent,
         active=PAGE.key,
     )
