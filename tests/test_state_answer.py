@@ -41,3 +41,27 @@ def test_an_anonymous_customer_gets_no_status_answer(make_runtime):
     rt = make_runtime()
     r = send(rt, "Where is my order?", None, "st-anon")
     assert r.decision.reason is not Reason.STATE_ANSWER
+
+
+@pytest.mark.parametrize(
+    ("text", "covered", "uncovered"),
+    [
+        ("How long do refunds take? Also, do you sell garden furniture like hammocks?", "3 business days", "hammocks"),
+        ("退款多久到账？另外你们卖不卖吊床？", "3个工作日", "吊床"),
+    ],
+)
+def test_a_partly_covered_message_answers_the_covered_part_and_names_the_rest(make_runtime, text, covered, uncovered):
+    from keel.domain import Modifier
+
+    rt = make_runtime()
+    r = send(rt, text, None, f"partial-{abs(hash(text))}")
+    assert r.decision.action is Action.ANSWER and Modifier.PARTIAL in r.decision.modifiers
+    assert covered in r.reply and uncovered in r.reply.split(covered)[-1]
+
+
+def test_a_follow_up_question_is_not_an_uncovered_part(make_runtime):
+    from keel.domain import Modifier
+
+    rt = make_runtime()
+    r = send(rt, "How long do I have to return a lamp in Hong Kong? Is there a time limit?", None, "partial-follow")
+    assert Modifier.PARTIAL not in r.decision.modifiers

@@ -26,6 +26,7 @@ class DecisionInput:
     small_talk: bool = False
     clarified_before: bool = False  # the previous bot turn already asked for details
     route: Route | None = None  # what the behaviour router read (None: routing disabled)
+    uncovered: tuple[str, ...] = ()  # questions of the message no passage covers (answered partially)
 
 
 def grounded(inp: DecisionInput, cfg: RetrievalConfig) -> bool:
@@ -102,7 +103,7 @@ def _modifiers(inp: DecisionInput, forced: bool) -> tuple[Modifier, ...]:
     if inp.rules.soothe or inp.emotion.needs_soothing or (inp.route is not None and inp.route.complaint):
         mods.append(Modifier.SOOTHE)
     careful = inp.route is not None and inp.route.careful
-    if (inp.rules.forbid or inp.rules.forbid_topics or careful) and not forced:
+    if (inp.rules.forbid or inp.rules.forbid_topics or careful or inp.uncovered) and not forced:
         mods.append(Modifier.PARTIAL)
     return tuple(mods)
 

@@ -29,7 +29,7 @@ from keel.online.guard.stage import guard_context
 from keel.online.kb.retrieve import Retrieval
 from keel.online.model.base import Generation
 from keel.online.model.parse import Proposal
-from keel.online.reply import compose, fallback, with_soothing
+from keel.online.reply import compose, fallback, with_partial, with_soothing
 from keel.online.router.banks import Need
 from keel.online.router.route import Route
 from keel.online.rules import RuleHit
@@ -39,7 +39,7 @@ from keel.online.state.answer import StatusAnswer, status_answer
 from keel.online.state.model import UserState
 from keel.online.state.policy import StateSignal
 from keel.online.trace import write_trace
-from keel.online.write import Written, find_passages, write
+from keel.online.write import Written, find_passages, uncovered_parts, write
 from keel.text import detect_lang
 
 
@@ -194,10 +194,12 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         decision = state_decision(inp, answered.ref)
     else:
         retrieval = find_passages(rt, a, turn.user, req.kb_version)
+        uncovered = uncovered_parts(rt, a, turn.user, req.kb_version, retrieval)
         clock.lap("retrieve")
-        written = write(rt, a, retrieval, turn.prior, clock.lap)
+        written = write(rt, a, retrieval, turn.prior, clock.lap, uncovered)
         inp = replace(
             inp,
+            uncovered=uncovered,
             retrieval=retrieval,
             proposal=written.proposal,
             model_error=written.model_error,
@@ -237,7 +239,7 @@ def _guarded_reply(
         if answered is not None
         else compose(rt, decision, a.verdict, proposal, retrieval, a.lang, a.text)
     )
-    reply = with_soothing(rt, text, decision, a.lang)
+    reply = with_partial(rt, with_soothing(rt, text, decision, a.lang), decision, inp.uncovered, a.lang)
     if (
         written is None
         or proposal is None
@@ -265,7 +267,8 @@ def _guarded_reply(
         return reply, decision, report
     is_grounded = grounded(inp, rt.cfg.retrieval)
     reply, decision = fallback(rt, decision, report, retrieval, a.lang, is_grounded, a.text, proposal.cites)
-    return with_soothing(rt, reply, decision, a.lang), decision, report
+    reply = with_partial(rt, with_soothing(rt, reply, decision, a.lang), decision, inp.uncovered, a.lang)
+    return reply, decision, report
 
 
 def _persist(

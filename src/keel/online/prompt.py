@@ -88,11 +88,21 @@ def _passage_block(passages: Sequence[Passage], lang: Lang) -> str:
     return "\n\n".join(f"[P{i}] {p.title} ({_meta(p, lang)})\n{p.text}" for i, p in enumerate(passages, 1))
 
 
-def _notes(lang: Lang, soothe: bool, constraints: Sequence[Constraint]) -> list[str]:
+_UNCOVERED = {
+    Lang.ZH: "资料没有覆盖客户的这部分问题：{parts}。只回答资料覆盖的部分，不要回答这部分。",
+    Lang.EN: "The passages do not cover this part of the customer's message: {parts}. Answer only the rest; "
+    "do not answer this part.",
+}
+
+
+def _notes(lang: Lang, soothe: bool, constraints: Sequence[Constraint], uncovered: Sequence[str] = ()) -> list[str]:
     notes = [_LANGUAGE[lang]]
     if soothe:
         notes.append(_SOOTHE[lang])
-    return notes + [_CONSTRAINT[c][lang] for c in constraints]
+    notes += [_CONSTRAINT[c][lang] for c in constraints]
+    if uncovered:
+        notes.append(_UNCOVERED[lang].format(parts=" / ".join(f"“{u}”" for u in uncovered)))
+    return notes
 
 
 def static_prefix(brand_en: str, brand_zh: str) -> str:
@@ -110,10 +120,11 @@ def pipeline_messages(
     soothe: bool,
     history: Sequence[ChatMessage],
     message: str,
+    uncovered: Sequence[str] = (),
 ) -> tuple[ChatMessage, ...]:
     """System prompt = the static prefix, then this message's language, notes, passages and state."""
     p_head, c_head, _n, anon, _r, _v = _HEAD[lang]
-    parts = [static_prefix(brand_en, brand_zh), *_notes(lang, soothe, constraints)]
+    parts = [static_prefix(brand_en, brand_zh), *_notes(lang, soothe, constraints, uncovered)]
     parts.append(f"{p_head}\n{_passage_block(passages, lang)}")
     parts.append(f"{c_head}\n{state_facts or anon}")
     system = ChatMessage(role=Role.SYSTEM, content="\n\n".join(parts))
@@ -134,12 +145,13 @@ def prompt_scaffold(
     state_facts: str,
     constraints: Sequence[Constraint],
     soothe: bool,
+    uncovered: Sequence[str] = (),
 ) -> Scaffold:
     """What ``pipeline_messages`` wraps around the facts, for the leak check: instructions, heads and
     labels, passage metadata and the customer block."""
     heads = tuple(h for lang_heads in _HEAD.values() for h in lang_heads[:4])
     return Scaffold(
-        instructions=(static_prefix(brand_en, brand_zh), *_notes(lang, soothe, constraints)),
+        instructions=(static_prefix(brand_en, brand_zh), *_notes(lang, soothe, constraints, uncovered)),
         heads=(*heads, *(f"P{i}" for i in range(1, len(passages) + 1))),
         meta=tuple(_meta(p, lang) for p in passages),
         state_block=state_facts,

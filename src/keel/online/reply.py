@@ -120,3 +120,21 @@ def fallback(
     return template(rt, "handoff", lang), decision.model_copy(
         update={"action": Action.HANDOFF, "reason": Reason.GUARD, "detail": f"guard blocked ({kinds}); handed off"}
     )
+
+
+_PARTIAL = {
+    Lang.ZH: "关于{parts}，我们的帮助资料里没有答案；如需要，我可以为您转接人工客服。",
+    Lang.EN: "I couldn't find {parts} in our help pages; a human agent can help with that part — just ask and "
+    "I'll connect you.",
+}
+
+
+def with_partial(rt: Runtime, reply: str, decision: Decision, uncovered: tuple[str, ...], lang: Lang) -> str:
+    """An answer to part of a message says which part it leaves to a person (the business's ``partial``
+    template, with ``{parts}``; a built-in wording when it has none)."""
+    if not uncovered or decision.action is not Action.ANSWER:
+        return reply
+    parts = "、".join(f"“{u}”" for u in uncovered) if lang is Lang.ZH else ", ".join(f'"{u}"' for u in uncovered)
+    texts = rt.rules.templates.get("partial")
+    note = (texts.get(lang) if texts else None) or _PARTIAL[lang]
+    return f"{reply}{'' if lang is Lang.ZH else ' '}{note.format(parts=parts)}"

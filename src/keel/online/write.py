@@ -7,19 +7,22 @@ customer block; the model fills the reply schema, and an unparseable output is r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from keel.domain import ChatMessage
 from keel.errors import KeelError
 from keel.online.assess import Assessment
+from keel.online.decide import DecisionInput, grounded
+from keel.online.guard.claims import content_terms
 from keel.online.guard.leak import Scaffold
 from keel.online.kb.retrieve import Retrieval, retrieve, search_query
 from keel.online.kb.store import resolve_version
 from keel.online.model.base import Generation, GenerationRequest
 from keel.online.model.parse import Proposal, parse_structured, reply_schema
 from keel.online.prompt import REPLY_PREFIX, pipeline_messages, prompt_scaffold
-from keel.online.router.route import Route
+from keel.online.router.route import Route, split_clauses
 from keel.online.rules.schema import Constraint, RuleVerdict
 from keel.online.runtime import Runtime
 from keel.online.state.model import UserState
@@ -43,6 +46,47 @@ def find_passages(rt: Runtime, a: Assessment, user: UserState | None, kb_version
     svec = qvec if query == a.text else rt.embedder.query([query])[0]
     region = user.region if user and user.region else rt.rules.region_named([*a.earlier, a.text])
     return retrieve(index, query, svec, lang=a.lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
+
+
+def uncovered_parts(
+    rt: Runtime, a: Assessment, user: UserState | None, kb_version: int | None, whole: Retrieval
+) -> tuple[str, ...]:
+    """The questions of a several-question message that no passage covers (the rest can be answered).
+
+    Only when the message as a whole is grounded: each sentence that asks something is retrieved on
+    its own, and one whose best passage would not ground a question is left to a person.
+    """
+    clauses = [c for c in split_clauses(a.text) if _asks(c)]
+    if len(clauses) < 2 or not grounded(
+        DecisionInput(rules=a.verdict, state=a.signal, emotion=a.emotion, retrieval=whole), rt.cfg.retrieval
+    ):
+        return ()
+    version = resolve_version(rt.db, kb_version or rt.cfg.kb_version, rt.tenant)
+    index = rt.indexes.get(version, rt.tenant)
+    region = user.region if user and user.region else rt.rules.region_named([*a.earlier, a.text])
+    vecs = rt.embedder.query(clauses)
+    missing = []
+    for i, (clause, vec) in enumerate(zip(clauses, vecs, strict=True)):
+        if i and len(content_terms(clause)) < 3:
+            continue  # a short follow-up ("is there a minimum?") belongs to the question before it
+        found = retrieve(index, clause, vec, lang=a.lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
+        inp = DecisionInput(rules=a.verdict, state=a.signal, emotion=a.emotion, retrieval=found)
+        if not grounded(inp, rt.cfg.retrieval):
+            missing.append(clause)
+    return tuple(missing) if len(missing) < len(clauses) else ()
+
+
+_QUESTION = re.compile(
+    r"[?？]|^\s*(?:(?:also|and|plus|btw|by the way|oh)[,，]?\s+)?"
+    r"(?:how|what|when|where|which|why|who|can|could|do|does|did|is|are|will|would|should)\b"
+    r"|吗|呢|怎么|多少|几|什么|哪|是否|能否|可不可以|有没有",
+    re.I,
+)
+
+
+def _asks(clause: str) -> bool:
+    """A sentence that asks something, with enough words to be looked up on its own."""
+    return bool(_QUESTION.search(clause)) and len(content_terms(clause)) >= 2
 
 
 def constraints_for(verdict: RuleVerdict, routed: Route | None) -> tuple[Constraint, ...]:
@@ -80,6 +124,7 @@ def write(
     retrieval: Retrieval,
     history: Sequence[ChatMessage],
     lap: Callable[[str], None] = _no_lap,
+    uncovered: Sequence[str] = (),
 ) -> Written:
     """The prompt for this turn and the model's proposal; a backend failure is kept, not raised."""
     constraints = constraints_for(a.verdict, a.routed)
@@ -94,6 +139,7 @@ def write(
         soothe=soothe,
         history=history,
         message=a.text,
+        uncovered=uncovered,
     )
     scaffold = prompt_scaffold(
         brand_en=rt.cfg.brand_en,
@@ -103,6 +149,7 @@ def write(
         state_facts=a.signal.facts,
         constraints=constraints,
         soothe=soothe,
+        uncovered=uncovered,
     )
     gen = rt.cfg.generation
     request = GenerationRequest(
