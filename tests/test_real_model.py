@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.domain import Action, Reason
+from keel.domain import Action, Lang, Reason
 from keel.online.model.local import LocalBackend
 from keel.online.model.packaged import ensure_packaged_model
 from keel.online.pipeline import MessageRequest, handle_message
@@ -59,4 +59,6 @@ def test_real_model_multi_turn_english(make_runtime, backend):
     second = handle_message(
         rt, MessageRequest(conversation_id="real-3", text="And when will it arrive?", user_id="u1006")
     )
-    assert second.reply and second.decision.action in set(Action)
+    # the follow-up is about the same order: answered in English with that order's promised date
+    assert second.reply and second.lang is Lang.EN and second.decision.action is Action.ANSWER
+    assert "H2026111806" in second.reply and "2026-11-28" in second.reply

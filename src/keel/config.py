@@ -313,10 +313,6 @@ class KeelConfig(_Section):
     def runs_dir(self) -> Path:
         return self.home / "runs"
 
-    @property
-    def business_folder(self) -> Path:
-        return self.business.folder or DEMO_DIR
-
     def with_overrides(self, **changes: Any) -> KeelConfig:
         """A new validated config with some top-level fields replaced."""
         data = self.model_dump()

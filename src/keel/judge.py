@@ -224,11 +224,6 @@ _DEMAND = _rx(
 _QUESTION = re.compile(r"[?？]")
 
 
-def _has_question_at_end(text: str) -> bool:
-    tail = text.strip()[-60:]
-    return bool(_QUESTION.search(tail))
-
-
 def judge_reply(reply: str, customer: str = "", lang: Lang | None = None) -> Judgement:
     """Classify a free-text reply; the customer's message (when known) helps tell refuse from answer."""
     text = normalize(reply)

@@ -45,7 +45,3 @@ class ChatCompletionIn(BaseModel):
     user: str | None = Field(None, max_length=128, description="used as the Keel user id")
     stream: bool = False
     conversation_id: str | None = Field(None, max_length=128, description="Keel extension: continue this conversation")
-
-
-class ErrorOut(BaseModel):
-    error: dict[str, str]

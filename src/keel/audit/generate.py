@@ -25,13 +25,6 @@ from keel.domain import Frozen
 WINDOW = {"cn": 7, "hk": 10, "eu": 14}
 WARRANTY_EN = {"cn": "1 year", "hk": "1 year", "eu": "2 years"}
 WARRANTY_ZH = {"cn": "1年", "hk": "1年", "eu": "2年"}
-CUR = {"cn": "¥", "hk": "HK$", "eu": "€"}
-PRICE = {
-    "kettle": {"cn": 199, "hk": 219, "eu": 39},
-    "fan": {"cn": 159, "hk": 179, "eu": 35},
-    "earbuds": {"cn": 399, "hk": 429, "eu": 59},
-    "lamp": {"cn": 129, "hk": 159, "eu": 25},
-}
 PRODUCT_EN = {
     "kettle": "Aurora kettle",
     "fan": "Breeze desk fan",

@@ -93,9 +93,6 @@ class Suite(BaseModel):
         return {c.id: c for c in self.cases}
 
 
-DEFAULT_SUITE = Path("evals/suite")
-
-
 def load_suite(  # noqa: PLR0912
     folder: Path, categories: tuple[str, ...] = (), limit: int | None = None, every: int | None = None
 ) -> Suite:

@@ -29,7 +29,6 @@ class Runtime:
     router: TrainedRouter | None = None  # None: routing disabled (rules, state and grounding only)
     tenant: str = "default"  # a request's view of the runtime carries its API key's tenant
     model_calls: ModelCaller = field(default_factory=ModelCaller)  # every model call, under a deadline
-    extra: dict[str, object] = field(default_factory=dict)
 
     def today(self) -> date:
         return self.cfg.today or date.today()

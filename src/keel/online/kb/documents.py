@@ -70,9 +70,6 @@ class KBDocument(Frozen):
         payload = self.model_dump(mode="json", by_alias=True)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
-    def valid_on(self, day: date) -> bool:
-        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
-
     def applies_to(self, region: str | None) -> bool:
         return region is None or ALL_REGIONS in self.regions or region in self.regions
 

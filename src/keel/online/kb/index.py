@@ -34,11 +34,6 @@ def paragraphs(doc: KBDocument) -> list[str]:
     return [p.strip() for p in _PARAGRAPH.split(doc.body) if p and p.strip()] or [doc.body.strip()]
 
 
-def chunks(doc: KBDocument) -> list[str]:
-    """Each paragraph prefixed with the title (embedded one by one)."""
-    return [f"{doc.title}\n{p}" for p in paragraphs(doc)]
-
-
 def heading_text(doc: KBDocument) -> str:
     """The document's own field for what it is about: title, the questions it answers, its tags."""
     return " \n".join([doc.title, *doc.questions, " ".join(doc.tags)])

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from keel.db import Database
 from keel.db.engine import utcnow
@@ -237,11 +237,6 @@ def diff(db: Database, old: int, new: int, tenant: str = "default") -> KBDiff:
         removed=tuple(sorted(a.keys() - b.keys())),
         changed=tuple(sorted(k for k in a.keys() & b.keys() if a[k] != b[k])),
     )
-
-
-def delete_tenant(db: Database, tenant: str) -> None:  # used by tests and tenant removal
-    with db.engine.begin() as conn:
-        conn.execute(delete(kb_head).where(kb_head.c.tenant == tenant))
 
 
 def copy_versions(src: Database, dst: Database, versions: Iterable[int], head: int, tenant: str = "default") -> None:

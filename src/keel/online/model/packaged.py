@@ -117,10 +117,6 @@ def packaged_gguf(cache: Path, key: PackagedKey, log: Callable[[str], None] = la
     return target
 
 
-def packaged_installed(key: PackagedKey) -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in PACKAGED[key].modules)
-
-
 def packaged_dir(cache: Path) -> Path:
     """The Hugging Face folder of the training base (transformers backend, training)."""
     return cache / PACKAGED_NAME
