@@ -270,5 +270,5 @@ def test_the_pipeline_prompt_carries_the_business_labels(skylark_runtime, make_r
     assert "Subscription SUB-310610" in prompt and "in trial" in prompt and "Trial ends on" in prompt
     assert "member" not in prompt.split("[Customer]")[1]
     demo = make_runtime()
-    handle_message(demo, MessageRequest(conversation_id="p2", text="我的订单到哪了？", user_id="u1001"))
+    handle_message(demo, MessageRequest(conversation_id="p2", text="我的水壶还能退吗？", user_id="u1001"))
     assert "港湾会员：否" in _system_prompt(demo) and "：已签收" in _system_prompt(demo)
