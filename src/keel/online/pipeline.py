@@ -258,6 +258,8 @@ def _guarded_reply(
         fixed=rt.rules.fixed_wording(),
         forbidden=tuple((t, rt.rules.topics[t]) for t in a.verdict.forbid_topics if t in rt.rules.topics),
         cfg=rt.cfg.retrieval,
+        reply=reply,
+        regions=rt.rules.regions,
     )
     report = check_reply(reply, ctx)
     if decision.action is Action.ANSWER and detect_lang(reply, a.lang) is not a.lang:

@@ -11,6 +11,7 @@ from typing import Any
 from keel.domain import Action, Decision, Lang, Passage, Reason
 from keel.online.guard import GuardReport
 from keel.online.guard.claims import sentences
+from keel.online.guard.stage import names_region
 from keel.online.kb.retrieve import Retrieval
 from keel.online.model.parse import Proposal
 from keel.online.rules.schema import RuleVerdict, TemplateName
@@ -56,9 +57,12 @@ def best_sentences(rt: Runtime, passage: Passage, question: str) -> str:
 def extractive(
     rt: Runtime, retrieval: Retrieval | None, lang: Lang, question: str, prefer: tuple[str, ...] = ()
 ) -> str | None:
-    if retrieval is None or not retrieval.passages:
+    # a passage is quoted when it applies to this customer's region, or when its title says whose it is
+    passages = retrieval.passages if retrieval else ()
+    usable = [p for p in passages if p.for_region or names_region(normalize(p.title), p.regions, rt.rules.regions)]
+    if not usable:
         return None
-    top = next((p for p in retrieval.passages if p.doc_id in prefer), retrieval.passages[0])
+    top = next((p for p in usable if p.doc_id in prefer), usable[0])
     return template(rt, "extractive", lang, title=top.title, text=best_sentences(rt, top, question))
 
 

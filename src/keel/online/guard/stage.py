@@ -8,6 +8,8 @@ here; a backend that ignored the schema (plain text) is checked against every re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from keel.config import RetrievalConfig
 from keel.domain import Action, Decision, Reason
 from keel.online.guard.check import GuardContext
@@ -16,7 +18,7 @@ from keel.online.kb.retrieve import Retrieval
 from keel.online.model.parse import Proposal
 from keel.online.state.model import UserState
 from keel.online.state.policy import StateSignal
-from keel.text import TermMatcher
+from keel.text import TermMatcher, normalize
 
 #: a cited passage this far below the grounding threshold does not fit the question
 FIT_MARGIN = 0.06
@@ -44,6 +46,15 @@ def citation_problem(
     return ""
 
 
+def names_region(said: str, scoped: tuple[str, ...], regions: Mapping[str, TermMatcher] | None) -> bool:
+    """Does the reply name one of the regions a passage is scoped to?"""
+    for region in scoped:
+        matcher = (regions or {}).get(region)
+        if (matcher is not None and matcher.find(said)) or region.casefold() in said.split():
+            return True
+    return False
+
+
 def guard_context(
     *,
     user: UserState | None,
@@ -56,11 +67,17 @@ def guard_context(
     fixed: str,
     forbidden: tuple[tuple[str, TermMatcher], ...],
     cfg: RetrievalConfig,
+    reply: str = "",
+    regions: Mapping[str, TermMatcher] | None = None,
 ) -> GuardContext:
     passages = retrieval.passages if retrieval else ()
     cited_ids = set(proposal.cites) if proposal is not None and proposal.structured else {p.doc_id for p in passages}
-    cited = [p for p in passages if p.doc_id in cited_ids]
-    uncited = [p for p in passages if p.doc_id not in cited_ids]
+    # a passage scoped to other regions supports a claim only when the reply says whose rule it is
+    # ("for mainland China orders …"); stated as this customer's rule, it supports nothing
+    said = normalize(reply)
+    usable = [p for p in passages if p.for_region or names_region(said, p.regions, regions)]
+    cited = [p for p in usable if p.doc_id in cited_ids]
+    uncited = [p for p in passages if p not in cited]
     evidence = [signal.evidence, signal.facts, *(f"{p.title}\n{p.full_text or p.text}" for p in cited)]
     own = tuple(x for x in ((user.phone if user else None), (user.email if user else None)) if x)
     return GuardContext(
