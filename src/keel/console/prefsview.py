@@ -75,8 +75,15 @@ def summarize(path: Path) -> SetSummary:
     human = sum(1 for i in ids if judges.get(i, "").startswith("human"))
     rule = sum(1 for i in ids if judges.get(i) == RULE_JUDGE)
     manifest = _manifest(path)
-    return SetSummary(name=path.name, items=len(ids), rule=rule, human=human, pending=len(ids) - rule - human,
-                      created=manifest.get("created"), model=manifest.get("model"))
+    return SetSummary(
+        name=path.name,
+        items=len(ids),
+        rule=rule,
+        human=human,
+        pending=len(ids) - rule - human,
+        created=manifest.get("created"),
+        model=manifest.get("model"),
+    )
 
 
 def list_sets(home: Path) -> list[SetSummary]:

@@ -102,9 +102,7 @@ def run_gate(candidate: Path, baseline: Path, policy: GatePolicy) -> GateVerdict
     warnings = tuple(
         f"{d.metric.value}: {d.base:.3f} → {d.other:.3f} (Δ {d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}], n={d.n})"
         for d in comparison.deltas[0]
-        if d.metric not in gated
-        and d.verdict == "worse"
-        and None not in (d.base, d.other, d.diff, d.low, d.high)
+        if d.metric not in gated and d.verdict == "worse" and None not in (d.base, d.other, d.diff, d.low, d.high)
     )
     return GateVerdict(
         passed=all(c.passed for c in checks),

@@ -221,8 +221,10 @@ def _review(
     context = {
         "summary": summarize(path),
         "include_rule": include_rule,
-        "counts": {"pending": len(review_queue(path, False)) if include_rule else len(queue),
-                   "with_rule": len(queue) if include_rule else len(review_queue(path, True))},
+        "counts": {
+            "pending": len(review_queue(path, False)) if include_rule else len(queue),
+            "with_rule": len(queue) if include_rule else len(review_queue(path, True)),
+        },
         "queue": queue[:QUEUE_SHOWN],
         "queue_more": max(0, len(queue) - QUEUE_SHOWN),
         "item": item_view(item) if item else None,
@@ -242,8 +244,9 @@ def _review(
         "pairs_path": str(pairs_file(path)),
     }
     canonical = _review_url(name, item["id"] if item else None, include_rule)
-    return render(request, "prefs/review.html", context, agent=agent, status=status, active=PAGE.key,
-                  canonical=canonical)
+    return render(
+        request, "prefs/review.html", context, agent=agent, status=status, active=PAGE.key, canonical=canonical
+    )
 
 
 @router.get("/prefs/{name}")
@@ -290,18 +293,45 @@ def choose(
     better, worse = _pick(chosen), _pick(rejected)
     need = need.strip()
     if need and need not in {n.value for n in Need}:
-        return _review(request, agent, name, item_id, include_rule, picks=(better, worse), need="",
-                       error=t("prefs.err.need", need=need), status=422)
+        return _review(
+            request,
+            agent,
+            name,
+            item_id,
+            include_rule,
+            picks=(better, worse),
+            need="",
+            error=t("prefs.err.need", need=need),
+            status=422,
+        )
     if better is None or worse is None:
-        return _review(request, agent, name, item_id, include_rule, picks=(better, worse), need=need,
-                       error=t("prefs.err.missing"), status=422)
+        return _review(
+            request,
+            agent,
+            name,
+            item_id,
+            include_rule,
+            picks=(better, worse),
+            need=need,
+            error=t("prefs.err.missing"),
+            status=422,
+        )
     following = next_after(review_queue(path, include_rule), item_id)
     try:
         record_choice(path, item_id, better - 1, worse - 1, agent.name)
     except (InvalidInput, Conflict) as exc:
         message = _explain(t, exc, (better, worse), decided_ids(path).get(item_id, ""))
-        return _review(request, agent, name, item_id, include_rule, picks=(better, worse), need=need,
-                       error=f"{message} {t('prefs.kept')}", status=exc.http_status)
+        return _review(
+            request,
+            agent,
+            name,
+            item_id,
+            include_rule,
+            picks=(better, worse),
+            need=need,
+            error=f"{message} {t('prefs.kept')}",
+            status=exc.http_status,
+        )
     message = t("prefs.recorded", id=item_id, better=better, worse=worse)
     if need:
         added = learn_need(runtime(request), item, Need(need), agent.name)
