@@ -57,12 +57,14 @@ def best_sentences(rt: Runtime, passage: Passage, question: str) -> str:
 def extractive(
     rt: Runtime, retrieval: Retrieval | None, lang: Lang, question: str, prefer: tuple[str, ...] = ()
 ) -> str | None:
-    # a passage is quoted when it applies to this customer's region, or when its title says whose it is
+    # the cited passage, else the best one, is quoted when it applies to this customer's region or its
+    # title says whose it is; a lower-ranked passage is not quoted in its place (it answers something else)
     passages = retrieval.passages if retrieval else ()
-    usable = [p for p in passages if p.for_region or names_region(normalize(p.title), p.regions, rt.rules.regions)]
+    candidates = [p for p in passages if p.doc_id in prefer] + list(passages[:1])
+    usable = [p for p in candidates if p.for_region or names_region(normalize(p.title), p.regions, rt.rules.regions)]
     if not usable:
         return None
-    top = next((p for p in usable if p.doc_id in prefer), usable[0])
+    top = usable[0]
     return template(rt, "extractive", lang, title=top.title, text=best_sentences(rt, top, question))
 
 
