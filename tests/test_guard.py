@@ -161,3 +161,27 @@ def test_only_the_correct_cited_answer_passes_the_guard(make_runtime, kind, pass
         assert r.reply != raw
         assert r.decision.action is Action.ANSWER  # a grounded question gets the KB's own words instead
         assert "refund" in r.reply.lower()
+
+
+@pytest.mark.parametrize(
+    ("reply", "passes"),
+    [
+        ("Yes, if your kettle arrives more than 3 days past the promised date, you will receive a ¥10 coupon.", False),
+        ("That coupon is for mainland China orders only: a ¥10 coupon when a parcel is more than 3 days late.", True),
+    ],
+)
+def test_another_regions_rule_is_evidence_only_when_the_reply_names_the_region(make_runtime, reply, passes):
+    def fn(request):
+        return json.dumps({"cites": ["P1"], "reply": reply, "action": "answer"})
+
+    rt = make_runtime(model=ScriptedModel(fn=fn))
+    r = handle_message(
+        rt,
+        MessageRequest(
+            conversation_id=f"region-{passes}", text="If it ends up late, do I get that ¥10 coupon?", user_id="u1006"
+        ),
+    )
+    assert "late-delivery-coupon-en" in r.passage_ids
+    assert (r.reply == reply) is passes, r.decision
+    if not passes:
+        assert "you will receive" not in r.reply
