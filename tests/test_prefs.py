@@ -83,6 +83,10 @@ def test_rule_judge_prefers_stopping(make_runtime, cfg, tmp_path):
     )
     lf = json.loads((tmp_path / "set" / "pairs.llamafactory.json").read_text())
     assert len(lf) == summary.pairs and lf[0]["chosen"]["from"] == "gpt"
+    from keel.console.prefsview import summarize  # the console lists a set built now (typed manifest)
+
+    listed = summarize(tmp_path / "set")
+    assert listed.items == 16 and listed.created and listed.model == "scripted:complying"
     again = build_prefs(cfg, rt, source, tmp_path / "set", n=2, backend=model)  # resumable: nothing redone
     assert again.resumed == 16 and again.pairs == 0
 

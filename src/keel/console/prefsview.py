@@ -7,13 +7,13 @@ it) goes to the router's learned bank through ``append_examples``.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.domain import Frozen, Lang
-from keel.errors import NotFound
+from keel.errors import InvalidInput, NotFound
+from keel.manifest import ManifestKind, read_manifest
 from keel.online.router.banks import Example, Need, append_examples, learned_bank
 from keel.online.router.route import route
 from keel.prefs.build import CANDIDATES, PAIRS, training_text
@@ -61,12 +61,13 @@ def set_dir(home: Path, name: str) -> Path:
     return path
 
 
-def _manifest(path: Path) -> dict[str, Any]:
+def _created_and_model(path: Path) -> tuple[str | None, str | None]:
+    """When the set was built and from which model (both None when its manifest is missing or unreadable)."""
     try:
-        data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        man = read_manifest(path / "manifest.json", ManifestKind.PREFS)
+    except InvalidInput:
+        return None, None
+    return man.created_at.isoformat(), (man.model.name if man.model else None)
 
 
 def summarize(path: Path) -> SetSummary:
@@ -74,15 +75,15 @@ def summarize(path: Path) -> SetSummary:
     judges = decided_ids(path)
     human = sum(1 for i in ids if judges.get(i, "").startswith("human"))
     rule = sum(1 for i in ids if judges.get(i) == RULE_JUDGE)
-    manifest = _manifest(path)
+    created, model = _created_and_model(path)
     return SetSummary(
         name=path.name,
         items=len(ids),
         rule=rule,
         human=human,
         pending=len(ids) - rule - human,
-        created=manifest.get("created"),
-        model=manifest.get("model"),
+        created=created,
+        model=model,
     )
 
 

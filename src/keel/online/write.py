@@ -67,7 +67,7 @@ def uncovered_parts(
     vecs = rt.embedder.query(clauses)
     missing = []
     for i, (clause, vec) in enumerate(zip(clauses, vecs, strict=True)):
-        if i and len(content_terms(clause)) < 3:
+        if i and len(content_terms(clause)) < (2 if _CJK.search(clause) else 3):
             continue  # a short follow-up ("is there a minimum?") belongs to the question before it
         found = retrieve(index, clause, vec, lang=a.lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
         inp = DecisionInput(rules=a.verdict, state=a.signal, emotion=a.emotion, retrieval=found)
@@ -82,6 +82,9 @@ _QUESTION = re.compile(
     r"|吗|呢|怎么|多少|几|什么|哪|是否|能否|可不可以|有没有",
     re.I,
 )
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def _asks(clause: str) -> bool:
