@@ -7,6 +7,7 @@ it) goes to the router's learned bank through ``append_examples``.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,7 +67,15 @@ def _created_and_model(path: Path) -> tuple[str | None, str | None]:
     try:
         man = read_manifest(path / "manifest.json", ManifestKind.PREFS)
     except InvalidInput:
-        return None, None
+        # a set from an older Keel, or a hand-made one: show what its manifest says, if anything
+        try:
+            raw = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None, None
+        if not isinstance(raw, dict):
+            return None, None
+        created, model = raw.get("created"), raw.get("model")
+        return (created if isinstance(created, str) else None), (model if isinstance(model, str) else None)
     return man.created_at.isoformat(), (man.model.name if man.model else None)
 
 
