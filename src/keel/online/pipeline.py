@@ -194,7 +194,7 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
         decision = state_decision(inp, answered.ref)
     else:
         retrieval = find_passages(rt, a, turn.user, req.kb_version)
-        uncovered = uncovered_parts(rt, a, turn.user, req.kb_version, retrieval)
+        uncovered = uncovered_parts(rt, a, turn.user, retrieval)
         clock.lap("retrieve")
         written = write(rt, a, retrieval, turn.prior, clock.lap, uncovered)
         inp = replace(

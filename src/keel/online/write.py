@@ -44,34 +44,40 @@ def find_passages(rt: Runtime, a: Assessment, user: UserState | None, kb_version
     qvec = a.qvec if a.qvec is not None else rt.embedder.query([a.text])[0]
     query = search_query(a.text, list(a.earlier))
     svec = qvec if query == a.text else rt.embedder.query([query])[0]
-    region = user.region if user and user.region else rt.rules.region_named([*a.earlier, a.text])
-    return retrieve(index, query, svec, lang=a.lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
+    return retrieve(
+        index, query, svec, lang=a.lang, region=_region(rt, a, user), today=rt.today(), cfg=rt.cfg.retrieval
+    )
 
 
-def uncovered_parts(
-    rt: Runtime, a: Assessment, user: UserState | None, kb_version: int | None, whole: Retrieval
-) -> tuple[str, ...]:
+def _region(rt: Runtime, a: Assessment, user: UserState | None) -> str | None:
+    """The customer's region: from their record, else named in the conversation."""
+    return user.region if user and user.region else rt.rules.region_named([*a.earlier, a.text])
+
+
+def _grounds(rt: Runtime, a: Assessment, found: Retrieval) -> bool:
+    """Would *found* ground this message, by the decision's own test?"""
+    inp = DecisionInput(rules=a.verdict, state=a.signal, emotion=a.emotion, retrieval=found)
+    return grounded(inp, rt.cfg.retrieval)
+
+
+def uncovered_parts(rt: Runtime, a: Assessment, user: UserState | None, whole: Retrieval) -> tuple[str, ...]:
     """The questions of a several-question message that no passage covers (the rest can be answered).
 
     Only when the message as a whole is grounded: each sentence that asks something is retrieved on
     its own, and one whose best passage would not ground a question is left to a person.
     """
     clauses = [c for c in split_clauses(a.text) if _asks(c)]
-    if len(clauses) < 2 or not grounded(
-        DecisionInput(rules=a.verdict, state=a.signal, emotion=a.emotion, retrieval=whole), rt.cfg.retrieval
-    ):
+    if len(clauses) < 2 or not _grounds(rt, a, whole):
         return ()
-    version = resolve_version(rt.db, kb_version or rt.cfg.kb_version, rt.tenant)
-    index = rt.indexes.get(version, rt.tenant)
-    region = user.region if user and user.region else rt.rules.region_named([*a.earlier, a.text])
+    index = rt.indexes.get(whole.version, rt.tenant)  # the version the whole message was retrieved from
+    region = _region(rt, a, user)
     vecs = rt.embedder.query(clauses)
     missing = []
     for i, (clause, vec) in enumerate(zip(clauses, vecs, strict=True)):
         if i and len(content_terms(clause)) < (2 if _CJK.search(clause) else 3):
             continue  # a short follow-up ("is there a minimum?") belongs to the question before it
         found = retrieve(index, clause, vec, lang=a.lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
-        inp = DecisionInput(rules=a.verdict, state=a.signal, emotion=a.emotion, retrieval=found)
-        if not grounded(inp, rt.cfg.retrieval):
+        if not _grounds(rt, a, found):
             missing.append(clause)
     return tuple(missing) if len(missing) < len(clauses) else ()
 
