@@ -115,7 +115,9 @@ def skylark_runtime(tmp_path_factory: pytest.TempPathFactory, embedding_cache: P
 
 def test_a_us_customer_gets_the_us_documents(skylark_runtime):
     rt = skylark_runtime()
-    r = handle_message(rt, MessageRequest(conversation_id="us-tax", text="Do you charge sales tax?", user_id="s2001"))
+    r = handle_message(
+        rt, MessageRequest(conversation_id="us-tax", text="Do you charge sales tax?", user_id="s2001", verified=True)
+    )
     assert r.decision.action is Action.ANSWER, r.decision
     assert "sales-tax-us-en" in r.passage_ids, r.passage_ids
     index = rt.indexes.get(r.kb_version or 0)
@@ -209,11 +211,11 @@ def test_facts_the_customer_owns_pass_the_guard_and_invented_ones_do_not(skylark
         )
     )
     ok = handle_message(
-        rt, MessageRequest(conversation_id="g1", text="When is my next payment retry?", user_id="s2003")
+        rt, MessageRequest(conversation_id="g1", text="When is my next payment retry?", user_id="s2003", verified=True)
     )
     assert ok.decision.reason is not Reason.GUARD and "2026-12-02" in (ok.reply or ""), ok
     bad = handle_message(
-        rt, MessageRequest(conversation_id="g2", text="When does my grace period end?", user_id="s2003")
+        rt, MessageRequest(conversation_id="g2", text="When does my grace period end?", user_id="s2003", verified=True)
     )
     assert bad.decision.reason is Reason.GUARD and "2026-12-09" not in (bad.reply or ""), bad
 
@@ -265,7 +267,9 @@ def _system_prompt(rt) -> str:
 
 def test_the_pipeline_prompt_carries_the_business_labels(skylark_runtime, make_runtime):
     sky = skylark_runtime()
-    handle_message(sky, MessageRequest(conversation_id="p1", text="When does my trial end?", user_id="s2006"))
+    handle_message(
+        sky, MessageRequest(conversation_id="p1", text="When does my trial end?", user_id="s2006", verified=True)
+    )
     prompt = _system_prompt(sky)
     assert "Subscription SUB-310610" in prompt and "in trial" in prompt and "Trial ends on" in prompt
     assert "member" not in prompt.split("[Customer]")[1]

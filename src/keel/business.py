@@ -97,6 +97,55 @@ class RecordSpec(Frozen):
         return known.get(lang) if known else status.replace("_", " ")
 
 
+class IdentityMethod(StrEnum):
+    """How a customer proves who they are before Keel answers about their own account."""
+
+    NONE = "none"  # the caller's user id is trusted (the front end has logged the customer in)
+    FIELDS = "fields"  # the customer states values on their record (e.g. e-mail, or name + postcode)
+    TOKEN = "token"  # the front end sends a signed token (itsdangerous; the secret in an environment variable)
+
+
+#: record values a `fields` check may ask for besides the customer's own `verify:` keys
+RECORD_FIELDS = ("email", "phone", "name")
+
+
+class IdentitySpec(Frozen):
+    """The verification step that must pass before account-specific answers (``identity:`` in business.yaml)."""
+
+    method: IdentityMethod = Field(IdentityMethod.NONE, description="none (default) | fields | token")
+    fields: dict[str, Text] = Field(
+        default_factory=dict,
+        description="for `fields`: what the customer must state, id → label; an id is `email`, `phone`, "
+        "`name` or a key of the customer's `verify:` (e.g. postcode)",
+    )
+    secret_env: str = Field(
+        "KEEL_IDENTITY_SECRET",
+        pattern=r"^[A-Z][A-Z0-9_]{0,63}$",
+        description="for `token`: the environment variable holding the signing secret (never in a file)",
+    )
+    max_age_s: int = Field(3600, ge=60, le=30 * 86400, description="for `token`: how long a token stays valid")
+    max_attempts: int = Field(3, ge=1, le=10, description="failed attempts before the conversation goes to a human")
+    sign_in: Text | None = Field(None, description="for `token`: what to tell a customer who is not signed in")
+
+    @field_validator("fields")
+    @classmethod
+    def _field_ids(cls, v: dict[str, Text]) -> dict[str, Text]:
+        _check_ids(v, "identity field")
+        return v
+
+    @model_validator(mode="after")
+    def _fields_for_method(self) -> IdentitySpec:
+        if self.method is IdentityMethod.FIELDS and not self.fields:
+            raise ValueError("method `fields` needs at least one field (e.g. fields: {email: {en: e-mail, zh: 邮箱}})")
+        if self.method is not IdentityMethod.FIELDS and self.fields:
+            raise ValueError(f"`fields` is only used with method `fields`, not {self.method.value!r}")
+        return self
+
+    @property
+    def required(self) -> bool:
+        return self.method is not IdentityMethod.NONE
+
+
 _ORDER_NOUN = Text(zh="订单", en="order")
 _TICKET_NOUN = Text(zh="工单", en="ticket")
 
@@ -122,6 +171,9 @@ class Business(Frozen):
         "id → label per language and type",
     )
     scope: Text | None = Field(None, description="what the assistant helps with, in a few words")
+    identity: IdentitySpec = Field(
+        IdentitySpec(), description="the verification step before account-specific answers (default: none)"
+    )
     source: Path | None = Field(None, description="the file this was read from (set by the loader)")
 
     @model_validator(mode="before")
@@ -141,10 +193,6 @@ class Business(Frozen):
         return v
 
     @property
-    def region_ids(self) -> frozenset[str]:
-        return frozenset(self.regions)
-
-    @property
     def folder(self) -> Path | None:
         return self.source.parent if self.source else None
 
@@ -155,17 +203,6 @@ class Business(Frozen):
             known = ", ".join(sorted(self.facts)) or "none"
             return f"unknown fact {key!r} (business.yaml `facts:` declares: {known})"
         return fact_problem(spec.type, value)
-
-    def fact_value(self, key: str, value: Any) -> Any:
-        """The typed value of a validated fact: a date, a Money, a number, a bool or a string."""
-        kind = self.facts[key].type if key in self.facts else FactType.TEXT
-        if value is None:
-            return None
-        if kind is FactType.DATE:
-            return value if isinstance(value, date) else date.fromisoformat(str(value))
-        if kind is FactType.MONEY:
-            return value if isinstance(value, Money) else Money.model_validate(value)
-        return value
 
 
 def fact_problem(kind: FactType, value: Any) -> str | None:

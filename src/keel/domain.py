@@ -65,6 +65,8 @@ class Reason(StrEnum):
     ROUTER = "router"  # the behaviour router read what the message needs (unsafe, override, person, complaint)
     OUT_OF_SCOPE = "out_of_scope"  # the message is outside the business
     STATE_ANSWER = "state_answer"  # a status question answered from the customer's own record
+    VERIFY_IDENTITY = "verify_identity"  # an account question from a customer who has not passed the identity check
+    IDENTITY_FAILED = "identity_failed"  # the identity check failed too often: a human takes over
 
 
 class ChatMessage(Frozen):

@@ -153,7 +153,11 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:  # n
         result = handle_message(
             r,
             MessageRequest(
-                conversation_id=conversation_id, text=body.text, user_id=body.user_id, kb_version=body.kb_version
+                conversation_id=conversation_id,
+                text=body.text,
+                user_id=body.user_id,
+                kb_version=body.kb_version,
+                identity_token=body.identity_token,
             ),
         )
         return result.model_dump(mode="json")
@@ -222,7 +226,10 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:  # n
             raise InvalidInput("messages: no user message")
         text = _content_text(users[-1].content)
         conv_id = body.conversation_id or request.headers.get("x-keel-conversation-id") or _derive_id(body, users)
-        result = handle_message(r, MessageRequest(conversation_id=conv_id, text=text, user_id=body.user))
+        token = body.identity_token or request.headers.get("x-keel-identity-token")
+        result = handle_message(
+            r, MessageRequest(conversation_id=conv_id, text=text, user_id=body.user, identity_token=token)
+        )
         reply_text = result.reply if result.reply is not None else r.rules.template("human_holds", result.lang)
         created = int(time.time())
         cid = f"chatcmpl-{result.turn_id[:24]}"

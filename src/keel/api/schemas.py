@@ -15,6 +15,12 @@ class MessageIn(BaseModel):
         None, max_length=128, description="the customer's id in your CRM (state provider)", examples=["u1001"]
     )
     kb_version: int | None = Field(None, ge=1, le=2**31 - 1, description="pin the KB version for this message")
+    identity_token: str | None = Field(
+        None,
+        max_length=2048,
+        description="for a business with `identity: {method: token}`: your front end's signed token for this "
+        "user (docs/formats/identity.md)",
+    )
 
 
 class AgentReplyIn(BaseModel):
@@ -45,3 +51,4 @@ class ChatCompletionIn(BaseModel):
     user: str | None = Field(None, max_length=128, description="used as the Keel user id")
     stream: bool = False
     conversation_id: str | None = Field(None, max_length=128, description="Keel extension: continue this conversation")
+    identity_token: str | None = Field(None, max_length=2048, description="Keel extension: the signed identity token")

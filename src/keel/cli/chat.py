@@ -49,7 +49,7 @@ def run(cfg: KeelConfig, user: str | None, conversation: str | None) -> None:
     console.print(f"conversation [b]{conv_id}[/] · user [b]{user or 'anonymous'}[/] · model {rt.model.name}\n{HELP}")
     while True:
         try:
-            conv = load_conversation(rt.db, conv_id)
+            conv = load_conversation(rt.db, conv_id, rt.tenant)
             for m in conv.messages[seen:]:
                 if m.role.value == "agent":
                     console.print(Panel(m.content, title=f"[yellow]agent {m.author}[/]", border_style="yellow"))

@@ -56,7 +56,7 @@ def show(handoff_id: int) -> None:
     """The whole context: why it was handed off, the customer's state, the transcript."""
     db = open_database(config().db_url)
     h = queue.get_handoff(db, handoff_id)
-    conv = load_conversation(db, h.conversation_id)
+    conv = load_conversation(db, h.conversation_id, h.tenant)
     ctx = h.context
     console.print(
         Panel(

@@ -74,6 +74,9 @@ def ask(
     api_key: str | None = typer.Option(
         None, "--api-key", envvar="KEEL_API_KEY", help="API key for --server (default: the demo key file)"
     ),
+    token: str | None = typer.Option(
+        None, "--token", help="signed identity token for the user (identity method `token`; see `keel identity-token`)"
+    ),
 ) -> None:
     """Send one message through the whole online path and print the result as JSON."""
     import uuid
@@ -81,14 +84,16 @@ def ask(
     conv = conversation or f"cli-{uuid.uuid4().hex[:12]}"
     text = read_text_arg(message)
     if server:
-        print(json.dumps(_ask_server(server, api_key, conv, text, user, kb_version), ensure_ascii=False, indent=2))
+        answer = _ask_server(server, api_key, conv, text, user, kb_version, token)
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
         return
 
     from keel.online.pipeline import MessageRequest, handle_message
     from keel.online.runtime import open_runtime
 
     rt = open_runtime(config())
-    result = handle_message(rt, MessageRequest(conversation_id=conv, text=text, user_id=user, kb_version=kb_version))
+    req = MessageRequest(conversation_id=conv, text=text, user_id=user, kb_version=kb_version, identity_token=token)
+    result = handle_message(rt, req)
     print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
     if STATE.model != "scripted":
         err_console.print(
@@ -97,7 +102,7 @@ def ask(
 
 
 def _ask_server(
-    server: str, api_key: str | None, conv: str, text: str, user: str | None, kb_version: int | None
+    server: str, api_key: str | None, conv: str, text: str, user: str | None, kb_version: int | None, token: str | None
 ) -> dict[str, object]:
     import httpx
 
@@ -108,7 +113,7 @@ def _ask_server(
     if not key:
         raise InvalidInput("--server needs an API key: --api-key, $KEEL_API_KEY or the demo key file")
     url = f"{server.rstrip('/')}/v1/conversations/{conv}/messages"
-    body = {"text": text, "user_id": user, "kb_version": kb_version}
+    body = {"text": text, "user_id": user, "kb_version": kb_version, "identity_token": token}
     try:
         resp = httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=120)
     except httpx.HTTPError as exc:
@@ -118,6 +123,25 @@ def _ask_server(
         err = data.get("error", {}) if isinstance(data, dict) else {}
         raise InvalidInput(f"the server answered {resp.status_code}: {err.get('message') or resp.text[:200]}")
     return data
+
+
+@app.command("identity-token")
+@friendly
+def identity_token(user: str = typer.Argument(..., help="the customer's user id")) -> None:
+    """Print a signed identity token for USER, as the company's front end would send it (identity method `token`).
+
+    The secret is read from the environment variable the business names (`identity.secret_env`,
+    default KEEL_IDENTITY_SECRET); the token's format is in docs/formats/identity.md.
+    """
+    import os
+
+    from keel.online.state.identity import sign_token
+
+    spec = config().business.identity
+    secret = os.environ.get(spec.secret_env)
+    if not secret:
+        raise InvalidInput(f"set ${spec.secret_env} to the identity secret first")
+    print(sign_token(user, secret))
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from keel.db.schema import conversations, messages, metadata, traces
+from keel.db.schema import LATER_COLUMNS, conversations, messages, metadata, traces
 from keel.errors import ConfigError, RuntimeFailure
 
 #: any constant: the PostgreSQL advisory lock that serialises schema creation between workers
@@ -90,9 +90,21 @@ def open_database(url: str, create: bool = True) -> Database:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
                 _migrate(conn)
                 metadata.create_all(conn)
+                _add_columns(conn)
         except OperationalError as exc:
             raise RuntimeFailure(f"database unavailable: {exc.orig}") from None
     return db
+
+
+def _add_columns(conn: Connection) -> None:
+    """Columns added after a database was made (nullable, so old rows stay valid)."""
+    for name, columns in LATER_COLUMNS.items():
+        table = metadata.tables[name]
+        have = {c["name"] for c in inspect(conn).get_columns(name)}
+        for column in columns:
+            if column not in have:
+                kind = table.c[column].type.compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {name} ADD COLUMN {column} {kind}"))
 
 
 def _migrate(conn: Connection) -> None:

@@ -31,7 +31,17 @@ conversations = Table(
     Column("status", String(16), nullable=False),  # bot | human | closed
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # what the conversation remembers between turns (online/conversations.py: Memory)
+    Column("last_action", String(16), nullable=True),  # the bot's last decision
+    Column("last_reason", String(32), nullable=True),
+    Column("verified_at", DateTime(timezone=True), nullable=True),  # the customer passed the identity check
+    Column("verify_failures", Integer, nullable=True),
+    Column("pending_question", Text, nullable=True),  # asked before the identity check; answered once it passes
 )
+#: columns added after the first release: an older database gains them when it is opened
+LATER_COLUMNS = {
+    "conversations": ("last_action", "last_reason", "verified_at", "verify_failures", "pending_question"),
+}
 
 messages = Table(
     "messages",

@@ -51,6 +51,9 @@ class EvalCase(_Strict):
     category: Category
     lang: Lang
     user: str | None = None
+    verified: bool = Field(
+        True, description="the customer has passed the business's identity check (false: the case tests the check)"
+    )
     kb_version: int | None = None
     turns: tuple[Turn, ...] = Field(min_length=1)
     expect: Expect

@@ -228,11 +228,15 @@ def _pipeline_outcome(rt: Runtime, rc: EvalRunConfig, case: EvalCase, sample: in
         with rt.db.engine.begin() as conn:
             convs.ensure_conversation(conn, conv_id, case.user, rt.tenant, case.lang.value)
             for turn in case.history:
-                convs.append_message(conn, conv_id, turn.role, turn.content)
+                convs.append_message(conn, conv_id, turn.role, turn.content, tenant=rt.tenant)
     r = handle_message(
         rt,
         MessageRequest(
-            conversation_id=conv_id, text=case.message, user_id=case.user, kb_version=case.kb_version or rc.kb_version
+            conversation_id=conv_id,
+            text=case.message,
+            user_id=case.user,
+            kb_version=case.kb_version or rc.kb_version,
+            verified=case.verified,
         ),
     )
     return Outcome(

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from keel.db import Database
 from keel.db.engine import utcnow
 from keel.db.schema import conversations, messages
-from keel.domain import ChatMessage, Frozen, Role
+from keel.domain import Action, ChatMessage, Frozen, Reason, Role
 from keel.errors import Conflict, InvalidInput, NotFound
 
 _CONV_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -46,6 +46,49 @@ class Conversation(Frozen):
 
     def history(self) -> tuple[ChatMessage, ...]:
         return tuple(ChatMessage(role=m.role, content=m.content) for m in self.messages)
+
+
+class Memory(Frozen):
+    """What a conversation remembers between turns: the bot's last decision and the identity check."""
+
+    last_action: Action | None = None
+    last_reason: Reason | None = None
+    verified: bool = False
+    verify_failures: int = 0
+    pending_question: str | None = None  # the account question asked before the identity check
+
+    @property
+    def asked_to_verify(self) -> bool:
+        return self.last_reason is Reason.VERIFY_IDENTITY
+
+
+def load_memory(conn: Connection, conversation_id: str, tenant: str) -> Memory:
+    row = _row(conn, conversation_id, tenant)
+    if row is None:
+        return Memory()
+    return Memory(
+        last_action=Action(row.last_action) if row.last_action else None,
+        last_reason=Reason(row.last_reason) if row.last_reason in set(Reason) else None,
+        verified=row.verified_at is not None,
+        verify_failures=row.verify_failures or 0,
+        pending_question=row.pending_question,
+    )
+
+
+def remember(conn: Connection, conversation_id: str, tenant: str, memory: Memory) -> None:
+    """Store what the conversation remembers after a turn (the verification time is kept once set)."""
+    values: dict[str, Any] = {
+        "last_action": memory.last_action.value if memory.last_action else None,
+        "last_reason": memory.last_reason.value if memory.last_reason else None,
+        "verify_failures": memory.verify_failures,
+        "pending_question": memory.pending_question,
+    }
+    where = (conversations.c.id == conversation_id, conversations.c.tenant == tenant)
+    conn.execute(update(conversations).where(*where).values(**values))
+    if memory.verified:
+        conn.execute(
+            update(conversations).where(*where, conversations.c.verified_at.is_(None)).values(verified_at=utcnow())
+        )
 
 
 def check_conversation_id(conversation_id: str) -> str:
@@ -100,9 +143,9 @@ def append_message(
     role: Role,
     content: str,
     *,
+    tenant: str,
     turn_id: str | None = None,
     author: str | None = None,
-    tenant: str = "default",
 ) -> int:
     """Append to the transcript; the conversation row is locked so sequence numbers never collide."""
     if _row(conn, conversation_id, tenant, lock=True) is None:
@@ -136,7 +179,7 @@ def append_message(
     return seq
 
 
-def set_status(conn: Connection, conversation_id: str, status: ConversationStatus, tenant: str = "default") -> None:
+def set_status(conn: Connection, conversation_id: str, status: ConversationStatus, tenant: str) -> None:
     conn.execute(
         update(conversations)
         .where(conversations.c.id == conversation_id, conversations.c.tenant == tenant)
@@ -144,7 +187,7 @@ def set_status(conn: Connection, conversation_id: str, status: ConversationStatu
     )
 
 
-def load_conversation(db: Database, conversation_id: str, tenant: str = "default") -> Conversation:
+def load_conversation(db: Database, conversation_id: str, tenant: str) -> Conversation:
     with db.engine.connect() as conn:
         row = _row(conn, conversation_id, tenant)
         if row is None:
@@ -177,7 +220,7 @@ def load_conversation(db: Database, conversation_id: str, tenant: str = "default
 
 
 def list_conversations(
-    db: Database, tenant: str = "default", query: str = "", limit: int = 50, offset: int = 0
+    db: Database, tenant: str, query: str = "", limit: int = 50, offset: int = 0
 ) -> list[dict[str, object]]:
     """Most recent first; *query* matches the id, the user id or any message text."""
     with db.engine.connect() as conn:
@@ -211,9 +254,7 @@ def list_conversations(
     ]
 
 
-def load_history(
-    conn: Connection, conversation_id: str, limit: int, tenant: str = "default"
-) -> tuple[ChatMessage, ...]:
+def load_history(conn: Connection, conversation_id: str, limit: int, tenant: str) -> tuple[ChatMessage, ...]:
     """The last *limit* messages of a conversation, oldest first."""
     if limit <= 0:
         return ()

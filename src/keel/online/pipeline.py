@@ -1,6 +1,6 @@
 """The online path for one customer message, stage by stage.
 
-receive ─► assess (rules, router, state, emotion) ─► decide ─► retrieve ─► write (prompt, model) ─► decide
+receive (+ identity) ─► assess (rules, router, state, emotion) ─► decide ─► retrieve ─► write (prompt, model) ─► decide
         ─► compose ─► guard ─► persist: a reply | a handoff, and one redacted trace row per turn.
 A forcing rule, a stopping route, a forcing state policy or a status answer decide before retrieval and
 the model; the model only writes within what was decided.
@@ -14,9 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import desc, select
 
-from keel.db.schema import traces
 from keel.domain import Action, ChatMessage, Decision, Frozen, Lang, Modifier, Reason, Role
 from keel.errors import InvalidInput, NotFound
 from keel.online import conversations as convs
@@ -26,6 +24,14 @@ from keel.online.decide import DecisionInput, decide, grounded, pre_decide, stat
 from keel.online.emotion import Emotion
 from keel.online.guard import GuardKind, GuardReport, Scaffold, Violation, check_reply
 from keel.online.guard.stage import guard_context
+from keel.online.identity import (
+    Identity,
+    check_identity,
+    identity_decision,
+    identity_reply,
+    remembered,
+    with_verified,
+)
 from keel.online.kb.retrieve import Retrieval
 from keel.online.model.base import Generation
 from keel.online.model.parse import Proposal
@@ -48,6 +54,10 @@ class MessageRequest(Frozen):
     text: str
     user_id: str | None = None
     kb_version: int | None = None  # pin for this message (evaluation); None = config / current
+    identity_token: str | None = None  # the front end's signed token (identity method `token`)
+    # the caller has verified the customer itself (in-process callers: the evaluation, `keel ask --verified`);
+    # the HTTP API never sets it
+    verified: bool = False
 
 
 class TurnResult(Frozen):
@@ -102,17 +112,6 @@ def _is_small_talk(rt: Runtime, norm: str) -> bool:
     return len(norm) <= 24 and rt.rules.topic_hit("small_talk", norm) is not None
 
 
-def _clarified_before(rt: Runtime, conversation_id: str) -> bool:
-    with rt.db.engine.connect() as conn:
-        last = conn.scalar(
-            select(traces.c.action)
-            .where(traces.c.tenant == rt.tenant, traces.c.conversation_id == conversation_id)
-            .order_by(desc(traces.c.created_at))
-            .limit(1)
-        )
-    return last == Action.CLARIFY.value
-
-
 @dataclass(frozen=True)
 class _Turn:
     """A received message: validated, stored, with the conversation it belongs to."""
@@ -123,11 +122,28 @@ class _Turn:
     lang: Lang
     user: UserState | None
     prior: tuple[ChatMessage, ...]
+    memory: convs.Memory
+    identity: Identity
     held: TurnResult | None = None  # a human agent holds the conversation: this is the whole result
 
     @property
     def earlier(self) -> list[str]:
         return [m.content for m in self.prior if m.role is Role.USER]
+
+    @property
+    def known(self) -> UserState | None:
+        """The customer's record, when this turn may use it (the identity check passed or is not asked)."""
+        return self.user if self.identity.trusted else None
+
+    @property
+    def question(self) -> str:
+        """What to answer: the message, or the account question remembered until the identity check passed."""
+        return self.identity.pending if self.identity.pending and self.identity.verified else self.text
+
+    @property
+    def clarified_before(self) -> bool:
+        last = self.memory
+        return last.last_action is Action.CLARIFY and last.last_reason is not Reason.VERIFY_IDENTITY
 
 
 def _receive(rt: Runtime, req: MessageRequest, clock: _Clock) -> _Turn:
@@ -145,6 +161,7 @@ def _receive(rt: Runtime, req: MessageRequest, clock: _Clock) -> _Turn:
     with rt.db.begin() as conn:
         status = convs.ensure_conversation(conn, req.conversation_id, req.user_id, tenant, lang.value)
         prior = convs.load_history(conn, req.conversation_id, rt.cfg.limits.max_history_turns, tenant)
+        memory = convs.load_memory(conn, req.conversation_id, tenant)
         convs.append_message(conn, req.conversation_id, Role.USER, text, turn_id=turn_id, tenant=tenant)
         if status is convs.ConversationStatus.CLOSED:
             convs.set_status(conn, req.conversation_id, convs.ConversationStatus.BOT, tenant)
@@ -174,7 +191,20 @@ def _receive(rt: Runtime, req: MessageRequest, clock: _Clock) -> _Turn:
     clock.lap("store_in")
     if held is not None:
         held = held.model_copy(update={"latency_ms": clock.total()})
-    return _Turn(req=req, turn_id=turn_id, text=text, lang=lang, user=user, prior=tuple(prior), held=held)
+    identity = check_identity(rt.cfg.business.identity, user, memory, text, req.identity_token, req.verified)
+    if identity.verified and identity.pending:  # the remembered question is answered in its own language
+        lang = detect_lang(identity.pending, lang)
+    return _Turn(
+        req=req,
+        turn_id=turn_id,
+        text=text,
+        lang=lang,
+        user=user,
+        prior=tuple(prior),
+        memory=memory,
+        identity=identity,
+        held=held,
+    )
 
 
 def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
@@ -183,18 +213,19 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
     turn = _receive(rt, req, clock)
     if turn.held is not None:
         return turn.held
-    a = assess(rt, turn.text, turn.lang, turn.user, turn.earlier, clock.lap)
+    a = assess(rt, turn.question, turn.lang, turn.known, turn.earlier, clock.lap)
     inp = a.decision_input()
     forced = pre_decide(inp, rt.cfg.router)
-    answered = None if forced is not None else _status(rt, turn.user, a)
+    forced = identity_decision(turn.identity, _account_question(a), forced) or forced
+    answered = None if forced is not None else _status(rt, turn.known, a)
     written: Written | None = None
     if forced is not None:
         decision = forced
     elif answered is not None:
         decision = state_decision(inp, answered.ref)
     else:
-        retrieval = find_passages(rt, a, turn.user, req.kb_version)
-        uncovered = uncovered_parts(rt, a, turn.user, retrieval)
+        retrieval = find_passages(rt, a, turn.known, req.kb_version)
+        uncovered = uncovered_parts(rt, a, turn.known, retrieval)
         clock.lap("retrieve")
         written = write(rt, a, retrieval, turn.prior, clock.lap, uncovered)
         inp = replace(
@@ -204,13 +235,19 @@ def handle_message(rt: Runtime, req: MessageRequest) -> TurnResult:
             proposal=written.proposal,
             model_error=written.model_error,
             small_talk=_is_small_talk(rt, a.norm),
-            clarified_before=_clarified_before(rt, req.conversation_id),
+            clarified_before=turn.clarified_before,
         )
         decision = decide(inp, rt.cfg.retrieval, rt.cfg.decision, rt.cfg.router)
         clock.lap("decide")
     reply, decision, report = _guarded_reply(rt, turn, a, inp, decision, written, answered)
+    reply = with_verified(reply, turn.identity, a.lang)
     clock.lap("guard")
     return _persist(rt, turn, a, written, decision, report, reply, clock)
+
+
+def _account_question(a: Assessment) -> bool:
+    """Is the message about the customer's own orders, tickets or account?"""
+    return a.signal.state_query or (a.routed is not None and a.routed.need is Need.ACCOUNT)
 
 
 def _status(rt: Runtime, user: UserState | None, a: Assessment) -> StatusAnswer | None:
@@ -234,6 +271,8 @@ def _guarded_reply(
     """The reply for the decision; a model-written one passes the guard or falls back to safe words."""
     retrieval = written.retrieval if written else None
     proposal = written.proposal if written else None
+    if decision.reason is Reason.VERIFY_IDENTITY:
+        return identity_reply(rt.cfg.business.identity, turn.identity, a.lang), decision, GuardReport()
     text = (
         answered.reply
         if answered is not None
@@ -248,7 +287,7 @@ def _guarded_reply(
     ):
         return reply, decision, GuardReport()
     ctx = guard_context(
-        user=turn.user,
+        user=turn.known,
         signal=a.signal,
         retrieval=retrieval,
         proposal=proposal,
@@ -289,8 +328,9 @@ def _persist(
     handoff_id = None
     with rt.db.begin() as conn:
         convs.append_message(conn, req.conversation_id, Role.ASSISTANT, reply, turn_id=turn.turn_id, tenant=tenant)
+        convs.remember(conn, req.conversation_id, tenant, remembered(turn.identity, decision, turn.text))
         if decision.action is Action.HANDOFF:
-            context = _handoff_context(req, turn.user, a.signal, a.verdict, a.emotion, decision, retrieval)
+            context = _handoff_context(req, turn.known, a.signal, a.verdict, a.emotion, decision, retrieval)
             handoff_id = queue.enqueue(
                 conn, req.conversation_id, tenant, decision.reason.value, decision.detail, context
             )
@@ -314,6 +354,7 @@ def _persist(
             rt,
             clock,
         )
+        data["identity"] = turn.identity.status.value
         write_trace(conn, turn.turn_id, req.conversation_id, decision.action.value, clock.total(), data, tenant)
     return TurnResult(
         conversation_id=req.conversation_id,

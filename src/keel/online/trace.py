@@ -83,6 +83,7 @@ class Trace(Frozen):
     proposal: Proposal | None = None
     guard: TraceGuard | None = None
     reply: str | None = None
+    identity: str | None = None  # the identity check's status (online/identity.py: IdentityStatus)
 
 
 def write_trace(
@@ -92,7 +93,7 @@ def write_trace(
     action: str,
     latency_ms: float,
     data: dict[str, Any],
-    tenant: str = "default",
+    tenant: str,
 ) -> None:
     """Validate *data* as a :class:`Trace` and store it redacted (the keys given, as JSON)."""
     trace = Trace.model_validate(data)

@@ -11,12 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from keel.business import Business
-from keel.online.state.model import Order, UserState
-
-#: the record fields (besides `facts`) Keel knows; anything else is an unknown field
-USER_FIELDS = frozenset(UserState.model_fields)
-ORDER_FIELDS = frozenset(Order.model_fields)
+from keel.business import RECORD_FIELDS, Business, IdentityMethod
+from keel.online.state.identity import record_value
+from keel.online.state.model import UserState
 
 
 def _facts(business: Business, facts: dict[str, Any], where: str) -> list[str]:
@@ -53,6 +50,11 @@ def check_user(business: Business, user: UserState) -> list[str]:
             problems.append(
                 f"tickets[{i}].status: {t.status!r} is not a ticket status of the business (declared: {known})"
             )
+    if business.identity.method is IdentityMethod.FIELDS:
+        for key in business.identity.fields:
+            if not record_value(user, key):
+                where = key if key in RECORD_FIELDS else f"verify.{key}"
+                problems.append(f"{where}: missing, the customer can never pass the identity check (identity.fields)")
     return problems
 
 
