@@ -29,13 +29,13 @@ def test_round_trip(runtime):
     with pytest.raises(InvalidInput):
         queue.reply(runtime.db, h.id, "alice", "   ")
     queue.reply(runtime.db, h.id, "alice", "您好，我是人工客服小李，请问有什么可以帮您？")
-    conv = load_conversation(runtime.db, "h1")
+    conv = load_conversation(runtime.db, "h1", runtime.tenant)
     assert [m.role.value for m in conv.messages] == ["user", "assistant", "user", "agent"]
     assert conv.messages[-1].author == "alice"
     assert conv.status is ConversationStatus.HUMAN
 
     queue.release(runtime.db, h.id, "alice")
-    assert load_conversation(runtime.db, "h1").status is ConversationStatus.BOT
+    assert load_conversation(runtime.db, "h1", runtime.tenant).status is ConversationStatus.BOT
     back = send(runtime, "电子发票在哪里下载？")
     assert not back.held_by_human and back.reply
     with pytest.raises(Conflict):
@@ -46,7 +46,7 @@ def test_one_open_handoff_per_conversation_and_close(runtime):
     a = send(runtime, "转人工", conv="h2")
     assert len(queue.list_handoffs(runtime.db)) == 1
     queue.close(runtime.db, a.handoff_id)
-    assert load_conversation(runtime.db, "h2").status is ConversationStatus.CLOSED
+    assert load_conversation(runtime.db, "h2", runtime.tenant).status is ConversationStatus.CLOSED
     again = send(runtime, "I want a human agent", conv="h2")
     assert again.handoff_id != a.handoff_id and not again.held_by_human
 
@@ -86,7 +86,7 @@ def test_concurrent_turns_of_one_conversation_keep_order_and_one_handoff(runtime
     texts = ["转人工"] * 3 + ["电子发票在哪里下载？"] * 3
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(lambda t: send(runtime, t, conv="busy"), texts))
-    conv = load_conversation(runtime.db, "busy")
+    conv = load_conversation(runtime.db, "busy", runtime.tenant)
     assert [m.seq for m in conv.messages] == list(range(1, len(conv.messages) + 1))
     assert len({r.turn_id for r in results}) == 6
     assert len(queue.list_handoffs(runtime.db)) == 1

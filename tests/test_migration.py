@@ -36,11 +36,11 @@ def test_old_database_is_migrated(tmp_path):
         conn.execute("CREATE TABLE customer_state (user_id TEXT PRIMARY KEY, data TEXT NOT NULL)")
         conn.execute("INSERT INTO customer_state VALUES ('u9', '{\"user_id\": \"u9\", \"name\": \"Nine\"}')")
     db = open_database(f"sqlite:///{path}")
-    conv = load_conversation(db, "c1")
+    conv = load_conversation(db, "c1", "default")
     assert [m.content for m in conv.messages] == ["你好", "您好！"] and conv.user_id == "u1001"
     assert traces_for(db, "c1")[0]["decision"]["action"] == "answer"
     assert traces_for(db, "c1", tenant="acme") == []
     open_database(f"sqlite:///{path}")  # a second open changes nothing
-    assert len(load_conversation(db, "c1").messages) == 2
+    assert len(load_conversation(db, "c1", "default").messages) == 2
     state = SqliteStateProvider(path)
     assert state.get("u9").name == "Nine" and state.get("u9", "acme") is None

@@ -23,7 +23,7 @@ HELD = {
 def test_written_redacted_with_the_keys_given_and_read_back_typed(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'k.sqlite'}")
     with db.begin() as conn:
-        write_trace(conn, "t1", "c1", "handoff", 3.2, HELD)
+        write_trace(conn, "t1", "c1", "handoff", 3.2, HELD, "default")
     (row,) = traces_for(db, "c1")
     assert set(row) == {"turn_id", "created_at", "action", "latency_ms", *HELD}  # no keys a stage did not give
     trace = parse_trace(row)
@@ -36,7 +36,7 @@ def test_written_redacted_with_the_keys_given_and_read_back_typed(tmp_path):
 def test_a_record_the_model_does_not_describe_is_refused(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'k.sqlite'}")
     with pytest.raises(ValidationError), db.begin() as conn:
-        write_trace(conn, "t1", "c1", "handoff", 1.0, {**HELD, "mood": "grumpy"})
+        write_trace(conn, "t1", "c1", "handoff", 1.0, {**HELD, "mood": "grumpy"}, "default")
     with pytest.raises(ValidationError):
         Trace.model_validate({**HELD, "lang": "fr"})
 
