@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from keel.cli.common import config, console, friendly
+from keel.errors import InvalidInput
 
 app = typer.Typer(help="Behaviour evaluation: run, compare, gate.", no_args_is_help=True)
 
@@ -201,6 +202,8 @@ def retrieval(
     from keel.online.model.scripted import ScriptedModel
     from keel.online.runtime import open_runtime
 
+    if split not in {s.value for s in Split}:
+        raise InvalidInput(f"--split is one of {', '.join(s.value for s in Split)}, not {split!r}")
     cfg = config()
     suite = suite or cfg.eval_suite
     loaded = load_suite(suite)
