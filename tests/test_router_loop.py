@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from keel.cli.main import app
 from keel.config import DEMO_DIR
 from keel.errors import InvalidInput
 from keel.eval.router_gate import RouterGatePolicy, gate_router
+from keel.manifest import InputRole, Manifest, ManifestKind, RouterDetails, read_manifest
 from keel.online.router import banks as banks_module
 from keel.online.router.banks import GENERIC_BANK_DIR, Need, dedup_key
 from keel.online.router.evaluate import Rate, read_report
@@ -73,8 +73,12 @@ def keel(*args: str) -> tuple[int, str]:
     return r.exit_code, " ".join(r.output.split())
 
 
-def manifest(home: Path) -> dict:
-    return json.loads((home / "home" / "router" / "manifest.json").read_text())
+def manifest(home: Path) -> Manifest:
+    return read_manifest(home / "home" / "router" / "manifest.json", ManifestKind.ROUTER)
+
+
+def fingerprint(home: Path) -> str:
+    return manifest(home).details_as(RouterDetails).fingerprint
 
 
 # ---------------------------------------------------------------- train and eval write their inputs down
@@ -84,15 +88,51 @@ def test_train_writes_a_manifest_of_its_inputs(home: Path) -> None:
     code, out = keel("router", "train", "--no-cv")
     assert code == 0, out
     man = manifest(home)
-    base, learned = man["banks"]
-    assert base["path"] == str(home / "base.jsonl") and learned["path"].endswith("router/learned.jsonl")
-    assert base["sha256"] == hashlib.sha256((home / "base.jsonl").read_bytes()).hexdigest()
-    assert base["examples"] == 320 and base["by_need"] == {n.value: 40 for n in Need}
-    assert base["by_source"] == {"base.jsonl": 320}
-    assert learned["by_need"] == {"person": 1} and learned["by_source"] == {"learned:people.jsonl": 1}
-    assert man["by_need"]["person"] == 41 and man["by_source"] == {"base.jsonl": 320, "learned:people.jsonl": 1}
-    assert man["embedder"] and len(man["config_hash"]) == 64 and man["examples"] == 321
-    assert datetime.fromisoformat(man["created_at"]).tzinfo is not None
+    details = man.details_as(RouterDetails)
+    base, learned = details.banks
+    base_file, learned_file = man.inputs
+    assert base.path == base_file.path == str(home / "base.jsonl")
+    assert learned.path == learned_file.path and learned_file.path.endswith("router/learned.jsonl")
+    assert {base_file.role, learned_file.role} == {InputRole.BANK}
+    assert base_file.sha256 == hashlib.sha256((home / "base.jsonl").read_bytes()).hexdigest()
+    assert base.examples == 320 and base.by_need == {n.value: 40 for n in Need}
+    assert base.by_source == {"base.jsonl": 320}
+    assert learned.by_need == {"person": 1} and learned.by_source == {"learned:people.jsonl": 1}
+    assert details.by_need["person"] == 41 and details.by_source == {"base.jsonl": 320, "learned:people.jsonl": 1}
+    assert details.embedder and len(man.config_hash) == 64 and details.examples == 321
+    assert man.config["router"] and man.created_at.tzinfo is not None
+
+
+def test_an_older_router_manifest_still_loads_and_a_damaged_one_says_to_retrain(home: Path) -> None:
+    from keel.online.router.store import load_saved
+
+    assert keel("router", "train", "--no-cv")[0] == 0
+    folder = home / "home" / "router"
+    new = manifest(home)
+    details = new.details_as(RouterDetails)
+    old = {  # the layout keel wrote before the one manifest model
+        "kind": "router",
+        "keel_version": "0.9.0",
+        "created_at": new.created_at.isoformat(),
+        "bank_hash": details.bank_hash,
+        "banks": [{**b.model_dump(), "sha256": i.sha256} for b, i in zip(details.banks, new.inputs, strict=True)],
+        "examples": details.examples,
+        "by_need": details.by_need,
+        "by_source": details.by_source,
+        "embedder": details.embedder,
+        "config_hash": "c" * 64,
+        "seed": 0,
+        "train_s": 1.5,
+    }
+    (folder / "manifest.json").write_text(json.dumps(old))
+    saved = load_saved(folder)
+    assert saved is not None and saved.fingerprint == details.fingerprint and saved.manifest.config_hash == "c" * 64
+    assert saved.details.banks == details.banks and saved.manifest.inputs[0].sha256 == new.inputs[0].sha256
+    (folder / "manifest.json").write_text(json.dumps({"kind": "router", "bank_hash": 3}))
+    with pytest.raises(InvalidInput, match="keel router train"):
+        load_saved(folder)
+    code, out = keel("router", "gate", "test.jsonl")
+    assert code == 2 and "manifest.json" in out and "keel router train" in out
 
 
 def test_eval_keeps_its_report_beside_the_router(home: Path) -> None:
@@ -102,9 +142,9 @@ def test_eval_keeps_its_report_beside_the_router(home: Path) -> None:
     kept = home / "home" / "router" / "eval-test.json"
     assert kept.read_text() == (home / "elsewhere.json").read_text()
     report = read_report(kept)
-    assert report.router == manifest(home)["bank_hash"][:16] and report.examples == 160
+    assert report.router == fingerprint(home) and report.examples == 160
     assert report.bank_sha256 == hashlib.sha256((home / "test.jsonl").read_bytes()).hexdigest()
-    assert report.router_config_hash == manifest(home)["config_hash"]
+    assert report.router_config_hash == manifest(home).config_hash
     assert set(report.by_need) == {n.value for n in Need}
 
 
@@ -123,9 +163,9 @@ def test_the_gate_stops_a_router_trained_on_a_broken_bank(home: Path) -> None:
     person = next(c for v in verdict["verdicts"] for c in v["checks"] if c["need"] == "person")
     assert not person["passed"] and person["candidate"]["accuracy"] < person["current"]["low"]
     assert manifest(home) == before  # refused: the router in force stays
-    router_dir = home / "home" / "router"
-    assert read_report(router_dir / "eval-test.json").router == before["bank_hash"][:16]
-    assert read_report(router_dir / "candidate" / "eval-test.json").router != before["bank_hash"][:16]
+    router_dir, kept = home / "home" / "router", before.details_as(RouterDetails).fingerprint
+    assert read_report(router_dir / "eval-test.json").router == kept
+    assert read_report(router_dir / "candidate" / "eval-test.json").router != kept
 
 
 def test_the_gate_passes_and_accepts_a_router_that_is_not_worse(home: Path) -> None:
@@ -134,8 +174,8 @@ def test_the_gate_passes_and_accepts_a_router_that_is_not_worse(home: Path) -> N
     use_bank(home, "more.jsonl")  # ten more questions
     code, out = keel("router", "gate", "test.jsonl", "--accept")
     assert code == 0 and "GATE PASSED" in out and "saved as the router" in out, out
-    assert manifest(home)["bank_hash"] != before["bank_hash"]
-    assert read_report(home / "home" / "router" / "eval-test.json").router == manifest(home)["bank_hash"][:16]
+    assert fingerprint(home) != before.details_as(RouterDetails).fingerprint
+    assert read_report(home / "home" / "router" / "eval-test.json").router == fingerprint(home)
 
 
 def test_the_gate_needs_a_saved_router(home: Path) -> None:

@@ -139,15 +139,30 @@ class EvalDetails(Frozen):
     results_sha256: str | None = None
 
 
-class RouterDetails(Frozen):
-    bank_hash: str
+class RouterBank(Frozen):
+    """What one bank gave the router (after deduplication); its file and hash are the input of that path."""
+
+    path: str
     examples: int
     by_need: dict[str, int]
+    by_source: dict[str, int]  # ``console:prefs:<reviewer>``, ``audit:<run>``, a file name, ...
+
+
+class RouterDetails(Frozen):
+    bank_hash: str  # of the examples in force (what the head learned from); its first 16 characters name it
+    examples: int
+    by_need: dict[str, int]
+    by_source: dict[str, int]
+    banks: tuple[RouterBank, ...]  # in the order they were read, as the manifest's inputs
     embedder: str
     seed: int
     train_s: float
-    cv_accuracy: float | None = None
+    cv_accuracy: float | None = None  # out-of-fold accuracy on the training banks (a dev estimate)
     cv_by_need: dict[str, float] | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.bank_hash[:16]
 
 
 Details = AuditDetails | PrefsDetails | TrainDetails | EvalDetails | RouterDetails
@@ -293,13 +308,15 @@ def read_manifest(path: Path, kind: ManifestKind | None = None) -> Manifest:
 def _from_old_layout(old: dict[str, Any]) -> dict[str, Any]:
     if old.get("kind") == ManifestKind.AUDIT:
         return _old_audit(old)
+    if old.get("kind") == ManifestKind.ROUTER:
+        return _old_router(old)
     if "method" in old and "dataset" in old:
         return _old_train(old)
     if "mode" in old and "suite" in old:
         return _old_eval(old)
     if "judge" in old and "source" in old:
         return _old_prefs(old)
-    raise ValueError("no `details` and not an older Keel layout (audit, prefs, train or eval)")
+    raise ValueError("no `details` and not an older Keel layout (audit, prefs, train, eval or router)")
 
 
 def _old_code(old: dict[str, Any]) -> dict[str, Any]:
@@ -413,3 +430,26 @@ def _old_train(old: dict[str, Any]) -> dict[str, Any]:
             "reward_accuracies": old.get("reward_accuracies", []),
         },
     )
+
+
+def _old_router(old: dict[str, Any]) -> dict[str, Any]:
+    """A router manifest of the layout before this model: the settings were hashed, not kept."""
+    banks = old.get("banks") or []
+    return {
+        **_old_envelope(old, ManifestKind.ROUTER, {}),
+        "created_at": old.get("created_at"),
+        "config_hash": old.get("config_hash", config_hash({})),
+        "inputs": [{"role": InputRole.BANK, "path": b.get("path", ""), "sha256": b.get("sha256")} for b in banks],
+        "details": {
+            "bank_hash": old.get("bank_hash"),
+            "examples": old.get("examples", 0),
+            "by_need": old.get("by_need", {}),
+            "by_source": old.get("by_source", {}),
+            "banks": [{k: b.get(k) for k in ("path", "examples", "by_need", "by_source")} for b in banks],
+            "embedder": old.get("embedder"),
+            "seed": old.get("seed", 0),
+            "train_s": old.get("train_s", 0.0),
+            "cv_accuracy": old.get("cv_accuracy"),
+            "cv_by_need": old.get("cv_by_need"),
+        },
+    }

@@ -32,11 +32,12 @@ def train(
 
     cfg = config()
     trained = train_router(cfg, _cache(), seed=seed, cv=cv, progress=lambda m: console.print(f"• {m}"))
-    man = trained.manifest
+    man = trained.details
     table = Table("sha256", "examples", "by source")
     table.add_column("bank", overflow="fold")
-    for b in man.banks:
-        table.add_row(b.sha256[:12], str(b.examples), ", ".join(f"{k} {v}" for k, v in b.by_source.items()), b.path)
+    for given, b in zip(trained.manifest.inputs, man.banks, strict=True):
+        sha = (given.sha256 or "")[:12]
+        table.add_row(sha, str(b.examples), ", ".join(f"{k} {v}" for k, v in b.by_source.items()), b.path)
     console.print(table)
     console.print(f"examples by need: {json.dumps(man.by_need)}")
     if man.cv_accuracy is not None:

@@ -146,13 +146,13 @@ def gate_banks_in_force(
     if current is None:
         raise InvalidInput(f"no router saved in {cfg.router_dir}: `keel router train` makes the first one")
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    examples = examples_in_force(cfg)
-    if bank_hash(examples[0]) == current.manifest.bank_hash:
-        fp = current.manifest.fingerprint
+    in_force = examples_in_force(cfg)
+    if bank_hash(in_force.examples) == current.details.bank_hash:
+        fp = current.fingerprint
         run = RouterGateRun(created_at=now, current=fp, candidate=fp, unchanged=True, verdicts=(), accepted=False)
     else:
         progress("training the candidate on the banks in force")
-        candidate = train_router(cfg, cache, save=False, progress=progress, banks=examples)
+        candidate = train_router(cfg, cache, save=False, progress=progress, banks=in_force)
         verdicts = []
         for bank in banks:
             progress(f"measuring both routers on {bank}")
@@ -168,8 +168,8 @@ def gate_banks_in_force(
                 os.replace(report_path(cfg.router_dir / CANDIDATE_DIR, bank), report_path(cfg.router_dir, bank))
         run = RouterGateRun(
             created_at=now,
-            current=current.manifest.fingerprint,
-            candidate=candidate.manifest.fingerprint,
+            current=current.fingerprint,
+            candidate=candidate.fingerprint,
             unchanged=False,
             verdicts=tuple(verdicts),
             accepted=passed and accept,

@@ -107,7 +107,7 @@ def evaluate_router(router: TrainedRouter, bank: Path, cache: EmbeddingCache, cf
     return RouterEval(
         bank=str(bank),
         bank_sha256=file_sha256(bank),
-        router=router.manifest.fingerprint,
+        router=router.fingerprint,
         router_config_hash=router.manifest.config_hash,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         examples=len(examples),

@@ -1,8 +1,10 @@
-"""Train, save and load the router: ``<home>/router/head.pkl`` beside a manifest of its inputs.
+"""Train, save and load the router: ``<home>/router/head.pkl`` beside its manifest (``manifest.json``).
 
-The manifest names every bank with its file hash and its examples per need and per source (the
-offline loop's examples are tagged ``console:prefs:<reviewer>`` or ``audit:<run>``), the embedder,
-a hash of the router config, and when it was made, so an eval of the router can be reproduced.
+The manifest is Keel's one :class:`~keel.manifest.Manifest` of kind ``router``: every bank is an
+input with its file hash; the details give its examples per need and per source (the offline
+loop's examples are tagged ``console:prefs:<reviewer>`` or ``audit:<run>``), the hash of the
+examples in force, the embedder and the seed; the config is the router config and the head's
+settings, with its hash; so an eval of the router can be reproduced.
 
 A runtime loads the saved head when its manifest's bank hash matches the banks in force, and
 trains one otherwise (seconds; the example vectors are remembered in the embedding cache, so only
@@ -12,89 +14,77 @@ new examples are embedded). ``keel router train`` does the same on purpose and p
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import pickle
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from keel import __version__
 from keel.config import KeelConfig, RouterConfig
 from keel.domain import Frozen
 from keel.embed import EmbeddingCache
+from keel.errors import InvalidInput
+from keel.manifest import InputFile, InputRole, Manifest, ManifestKind, RouterBank, RouterDetails, read_manifest
 from keel.online.router.banks import Example, Need, bank_hash, read_banks_by_path
 from keel.online.router.head import DENSE_WEIGHT, RouterHead, cross_validate, fit_head
 
 HEAD_FILE = "head.pkl"
 MANIFEST_FILE = "manifest.json"
-
-
-class BankInput(Frozen):
-    """One bank file as it was read: its hash, and the examples it added (after deduplication)."""
-
-    path: str
-    sha256: str  # of the file's bytes
-    examples: int
-    by_need: dict[str, int]
-    by_source: dict[str, int]
-
-
-class RouterManifest(Frozen):
-    kind: str = "router"
-    keel_version: str
-    created_at: str
-    bank_hash: str  # of the examples in force (what the head learned from)
-    banks: tuple[BankInput, ...]
-    examples: int
-    by_need: dict[str, int]
-    by_source: dict[str, int]
-    embedder: str
-    config_hash: str  # of the router config (thresholds, banks) and the head's settings
-    seed: int
-    train_s: float
-    cv_accuracy: float | None = None  # out-of-fold accuracy on the training banks (a dev estimate)
-    cv_by_need: dict[str, float] | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        return self.bank_hash[:16]
+RETRAIN = "`keel router train` trains it again"
 
 
 class TrainedRouter(Frozen):
     model_config = Frozen.model_config | {"arbitrary_types_allowed": True}
 
     head: RouterHead
-    manifest: RouterManifest
+    manifest: Manifest  # of kind router
+
+    @property
+    def details(self) -> RouterDetails:
+        return self.manifest.details_as(RouterDetails)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.details.fingerprint
+
+
+class BanksInForce(Frozen):
+    """The banks in force, deduplicated: the examples, and each file with what it gave."""
+
+    examples: tuple[Example, ...]
+    inputs: tuple[InputFile, ...]
+    banks: tuple[RouterBank, ...]
 
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def config_hash(cfg: RouterConfig) -> str:
-    settings = {"router": cfg.model_dump(mode="json"), "dense_weight": DENSE_WEIGHT}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+def router_settings(cfg: RouterConfig) -> dict[str, Any]:
+    """What shapes the head beside its examples: the router config and the head's own settings."""
+    return {"router": cfg.model_dump(mode="json"), "dense_weight": DENSE_WEIGHT}
 
 
-def bank_input(path: Path, examples: list[Example]) -> BankInput:
-    return BankInput(
-        path=str(path),
-        sha256=file_sha256(path),
-        examples=len(examples),
-        by_need=dict(Counter(e.need.value for e in examples)),
-        by_source=dict(Counter(e.source for e in examples)),
-    )
+def _counts(examples: list[Example]) -> tuple[dict[str, int], dict[str, int]]:
+    return dict(Counter(e.need.value for e in examples)), dict(Counter(e.source for e in examples))
 
 
-def examples_in_force(cfg: KeelConfig) -> tuple[list[Example], list[BankInput]]:
+def examples_in_force(cfg: KeelConfig) -> BanksInForce:
     """The banks in force, deduplicated, with what each gave."""
     per_bank = read_banks_by_path(cfg.router_banks)
-    examples = [ex for _, got in per_bank for ex in got]
-    return examples, [bank_input(path, got) for path, got in per_bank]
+    inputs, banks = [], []
+    for path, got in per_bank:
+        data = path.read_bytes()
+        inputs.append(
+            InputFile(role=InputRole.BANK, path=str(path), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        )
+        by_need, by_source = _counts(got)
+        banks.append(RouterBank(path=str(path), examples=len(got), by_need=by_need, by_source=by_source))
+    examples = tuple(ex for _, got in per_bank for ex in got)
+    return BanksInForce(examples=examples, inputs=tuple(inputs), banks=tuple(banks))
 
 
 def train_router(
@@ -105,9 +95,10 @@ def train_router(
     cv: bool = False,
     save: bool = True,
     progress: Callable[[str], None] = lambda _m: None,
-    banks: tuple[list[Example], list[BankInput]] | None = None,
+    banks: BanksInForce | None = None,
 ) -> TrainedRouter:
-    examples, inputs = banks or examples_in_force(cfg)
+    banks = examples_in_force(cfg) if banks is None else banks
+    examples = list(banks.examples)
     texts = [e.text for e in examples]
     labels = [e.need for e in examples]
     started = time.perf_counter()
@@ -126,21 +117,20 @@ def train_router(
             )
             for n in Need
         }
-    manifest = RouterManifest(
-        keel_version=__version__,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    by_need, by_source = _counts(examples)
+    details = RouterDetails(
         bank_hash=bank_hash(examples),
-        banks=tuple(inputs),
         examples=len(examples),
-        by_need=dict(Counter(e.need.value for e in examples)),
-        by_source=dict(Counter(e.source for e in examples)),
+        by_need=by_need,
+        by_source=by_source,
+        banks=banks.banks,
         embedder=cache.embedder_name,
-        config_hash=config_hash(cfg.router),
         seed=seed,
         train_s=round(time.perf_counter() - started, 2),
         cv_accuracy=cv_acc,
         cv_by_need=cv_by,
     )
+    manifest = Manifest.new(details, inputs=banks.inputs, config=router_settings(cfg.router))
     trained = TrainedRouter(head=head, manifest=manifest)
     if save:
         save_router(cfg.router_dir, trained)
@@ -161,11 +151,20 @@ def save_router(folder: Path, trained: TrainedRouter) -> None:
 
 
 def load_saved(folder: Path) -> TrainedRouter | None:
-    try:
-        manifest = RouterManifest.model_validate(json.loads((folder / MANIFEST_FILE).read_text()))
-        head = pickle.loads((folder / HEAD_FILE).read_bytes())  # our own file, written by save_router
-    except (OSError, ValueError, pickle.UnpicklingError, AttributeError, EOFError):
+    """The router saved in *folder*; None when none is; InvalidInput (saying to retrain) when it cannot be read."""
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
         return None
+    try:
+        manifest = read_manifest(path, ManifestKind.ROUTER)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc.message}; {RETRAIN}") from None
+    try:
+        head = pickle.loads((folder / HEAD_FILE).read_bytes())  # our own file, written by save_router
+    except (OSError, ValueError, pickle.UnpicklingError, AttributeError, EOFError, ImportError) as exc:
+        raise InvalidInput(
+            f"{folder / HEAD_FILE}: cannot load the router ({exc.__class__.__name__}); {RETRAIN}"
+        ) from None
     return TrainedRouter(head=head, manifest=manifest)
 
 
@@ -178,11 +177,14 @@ def load_router(
     share a cache (workers, tests, a demo reset) do not train the same router twice.
     """
     banks = examples_in_force(cfg)
-    want = bank_hash(banks[0])
+    want = bank_hash(banks.examples)
     shared = cfg.index_dir / "routers" / want[:16]
     for folder in (cfg.router_dir, shared):
-        saved = load_saved(folder)
-        if saved is not None and saved.manifest.bank_hash == want:
+        try:
+            saved = load_saved(folder)
+        except InvalidInput:
+            saved = None  # unreadable (an older Keel wrote it, or it is damaged): trained again below
+        if saved is not None and saved.details.bank_hash == want:
             return saved
     trained = train_router(cfg, cache, progress=progress, banks=banks)
     save_router(shared, trained)
