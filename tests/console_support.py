@@ -38,7 +38,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 def add_accounts(db: Database) -> None:
     for name, role in ACCOUNTS.items():
-        add_agent(db, name, role, PASSWORD)
+        add_agent(db, name, role, PASSWORD, "default")
 
 
 @pytest.fixture(scope="session")

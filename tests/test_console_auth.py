@@ -46,23 +46,23 @@ def test_password_hashes_are_salted_scrypt_and_verified():
 
 def test_accounts(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'k.sqlite'}")
-    ana = add_agent(db, "ana", AgentRole.AGENT, "long enough")
+    ana = add_agent(db, "ana", AgentRole.AGENT, "long enough", "default")
     assert ana.can(Permission.HANDLE_HANDOFFS) and not ana.can(Permission.PUBLISH_KB)
     with pytest.raises(Conflict):
-        add_agent(db, "ana", AgentRole.ADMIN, "long enough")
+        add_agent(db, "ana", AgentRole.ADMIN, "long enough", "default")
     with pytest.raises(InvalidInput, match="at least 8"):
-        add_agent(db, "bo", AgentRole.AGENT, "short")
+        add_agent(db, "bo", AgentRole.AGENT, "short", "default")
     with pytest.raises(InvalidInput, match="names"):
-        add_agent(db, "no spaces", AgentRole.AGENT, "long enough")
-    assert authenticate(db, "ana", "long enough").name == "ana"
+        add_agent(db, "no spaces", AgentRole.AGENT, "long enough", "default")
+    assert authenticate(db, "ana", "long enough", "default").name == "ana"
     for name, password in (("ana", "wrong password"), ("nobody", "long enough")):
         with pytest.raises(Unauthorized, match="wrong name or password"):
-            authenticate(db, name, password)
-    changed = set_password(db, "ana", "another one")
+            authenticate(db, name, password, "default")
+    changed = set_password(db, "ana", "another one", "default")
     assert changed.session_tag != ana.session_tag
     with pytest.raises(NotFound):
-        set_password(db, "nobody", "another one")
-    assert [a.name for a in list_agents(db)] == ["ana"]
+        set_password(db, "nobody", "another one", "default")
+    assert [a.name for a in list_agents(db, "default")] == ["ana"]
 
 
 def test_session_secret_is_generated_once_and_private(tmp_path):
@@ -115,7 +115,7 @@ def test_forms_need_their_csrf_token(client):
 def test_password_change_ends_sessions(client, console_rt):
     signed_in(client, "ana")
     assert client.get("/console/inbox").status_code == 200
-    set_password(console_rt.db, "ana", "a brand new one")
+    set_password(console_rt.db, "ana", "a brand new one", console_rt.tenant)
     assert client.get("/console/inbox", follow_redirects=False).status_code == 303
 
 
@@ -156,7 +156,7 @@ def test_agents_cli(tmp_path, monkeypatch):
     assert runner.invoke(cli, bad_role, input="x" * 9).exit_code == 2
     assert runner.invoke(cli, ["agents", "passwd", "li", "--password-stdin"], input="new pass 4\n").exit_code == 0
     db = open_database(f"sqlite:///{tmp_path / 'home' / 'keel.sqlite'}")
-    assert authenticate(db, "li", "new pass 4").role is AgentRole.KNOWLEDGE_OWNER
+    assert authenticate(db, "li", "new pass 4", "default").role is AgentRole.KNOWLEDGE_OWNER
     assert runner.invoke(cli, ["agents", "passwd", "nobody", "--password-stdin"], input="new pass 5\n").exit_code == 2
 
 
@@ -167,4 +167,4 @@ def test_demo_accounts_are_created_once(tmp_path):
     assert any("agent123" in line and "demo only" in line for line in logged)
     assert ensure_demo_agents(db, logged.append) == ()
     for name, role, password in DEMO_AGENTS:
-        assert authenticate(db, name, password).role is role
+        assert authenticate(db, name, password, "default").role is role

@@ -83,7 +83,7 @@ def test_publish_a_zip(client, console_rt):
     archive = zipped(**{"kb/gift-wrap-en.md": NEW_DOC, "kb/README.txt": "ignored", "__MACOSX/._x.md": "junk"})
     r = publish(client, [("files", ("update.zip", archive, "application/zip"))])
     assert r.status_code == 303
-    assert "gift-wrap-en" in {d.doc_id for d in store.documents(console_rt.db, 3)}
+    assert "gift-wrap-en" in {d.doc_id for d in store.documents(console_rt.db, 3, console_rt.tenant)}
 
 
 @pytest.mark.parametrize(

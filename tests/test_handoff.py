@@ -16,36 +16,36 @@ def send(rt, text, conv="h1", user="u1001"):
 def test_round_trip(runtime):
     first = send(runtime, "转人工")
     assert first.decision.action is Action.HANDOFF and first.handoff_id
-    h = queue.get_handoff(runtime.db, first.handoff_id)
+    h = queue.get_handoff(runtime.db, first.handoff_id, runtime.tenant)
     assert h.status is queue.HandoffStatus.QUEUED and h.context["rule_hits"][0]["rule_id"] == "human_request"
     assert "u1001" in (h.context["user_id"] or "") and "H2026111501" in h.context["state"]
 
     held = send(runtime, "还在吗？")
     assert held.held_by_human and held.reply is None and held.decision.reason is Reason.HUMAN_HOLDS
 
-    queue.claim(runtime.db, h.id, "alice")
+    queue.claim(runtime.db, h.id, "alice", runtime.tenant)
     with pytest.raises(Conflict, match="alice"):
-        queue.claim(runtime.db, h.id, "bob")
+        queue.claim(runtime.db, h.id, "bob", runtime.tenant)
     with pytest.raises(InvalidInput):
-        queue.reply(runtime.db, h.id, "alice", "   ")
-    queue.reply(runtime.db, h.id, "alice", "您好，我是人工客服小李，请问有什么可以帮您？")
+        queue.reply(runtime.db, h.id, "alice", "   ", runtime.tenant)
+    queue.reply(runtime.db, h.id, "alice", "您好，我是人工客服小李，请问有什么可以帮您？", runtime.tenant)
     conv = load_conversation(runtime.db, "h1", runtime.tenant)
     assert [m.role.value for m in conv.messages] == ["user", "assistant", "user", "agent"]
     assert conv.messages[-1].author == "alice"
     assert conv.status is ConversationStatus.HUMAN
 
-    queue.release(runtime.db, h.id, "alice")
+    queue.release(runtime.db, h.id, "alice", tenant=runtime.tenant)
     assert load_conversation(runtime.db, "h1", runtime.tenant).status is ConversationStatus.BOT
     back = send(runtime, "电子发票在哪里下载？")
     assert not back.held_by_human and back.reply
     with pytest.raises(Conflict):
-        queue.release(runtime.db, h.id, "alice")
+        queue.release(runtime.db, h.id, "alice", tenant=runtime.tenant)
 
 
 def test_one_open_handoff_per_conversation_and_close(runtime):
     a = send(runtime, "转人工", conv="h2")
-    assert len(queue.list_handoffs(runtime.db)) == 1
-    queue.close(runtime.db, a.handoff_id)
+    assert len(queue.list_handoffs(runtime.db, tenant=runtime.tenant)) == 1
+    queue.close(runtime.db, a.handoff_id, tenant=runtime.tenant)
     assert load_conversation(runtime.db, "h2", runtime.tenant).status is ConversationStatus.CLOSED
     again = send(runtime, "I want a human agent", conv="h2")
     assert again.handoff_id != a.handoff_id and not again.held_by_human
@@ -65,7 +65,7 @@ def test_claim_next_never_gives_one_handoff_to_two_agents(runtime):
 
     def agent(name):
         won = []
-        while (h := queue.claim_next(runtime.db, name)) is not None:
+        while (h := queue.claim_next(runtime.db, name, runtime.tenant)) is not None:
             assert h.claimed_by == name and h.status is queue.HandoffStatus.CLAIMED
             won.append(h.id)
         return won
@@ -74,10 +74,10 @@ def test_claim_next_never_gives_one_handoff_to_two_agents(runtime):
         results = list(pool.map(agent, [f"agent-{i}" for i in range(6)]))
     claimed = [hid for won in results for hid in won]
     assert sorted(claimed) == sorted(ids)  # every handoff once, none twice
-    assert queue.claim_next(runtime.db, "late") is None
-    assert all(h.claimed_by for h in queue.list_handoffs(runtime.db))
+    assert queue.claim_next(runtime.db, "late", runtime.tenant) is None
+    assert all(h.claimed_by for h in queue.list_handoffs(runtime.db, tenant=runtime.tenant))
     with pytest.raises(InvalidInput):
-        queue.claim_next(runtime.db, "bad\x00name")
+        queue.claim_next(runtime.db, "bad\x00name", runtime.tenant)
 
 
 def test_concurrent_turns_of_one_conversation_keep_order_and_one_handoff(runtime):
@@ -89,4 +89,4 @@ def test_concurrent_turns_of_one_conversation_keep_order_and_one_handoff(runtime
     conv = load_conversation(runtime.db, "busy", runtime.tenant)
     assert [m.seq for m in conv.messages] == list(range(1, len(conv.messages) + 1))
     assert len({r.turn_id for r in results}) == 6
-    assert len(queue.list_handoffs(runtime.db)) == 1
+    assert len(queue.list_handoffs(runtime.db, tenant=runtime.tenant)) == 1

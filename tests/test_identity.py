@@ -202,7 +202,7 @@ def test_a_bad_identity_section_names_the_field(tmp_path: Path):
     data["identity"] = {"method": "password"}
     path = tmp_path / "business.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ConfigError, match="identity.method"):
+    with pytest.raises(ConfigError, match=r"identity\.method"):
         load_business(path)
 
 

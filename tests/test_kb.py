@@ -50,15 +50,15 @@ def test_publish_overlay_diff_rollback(db, tmp_path):
     write(over, "c", id="c", topic="c", title="Shipping", body="Shipping is free over 79.")
     v2 = store.publish_folder(db, over, overlay=True)
     assert v2.doc_count == 3 and v2.parent == 1
-    d = store.diff(db, 1, 2)
+    d = store.diff(db, 1, 2, "default")
     assert (d.added, d.removed, d.changed) == (("c",), (), ("a",))
 
     assert store.current_version(db) == 2
-    store.rollback(db, 1)
+    store.rollback(db, 1, "default")
     assert store.current_version(db) == 1
     assert [v.current for v in store.list_versions(db)] == [True, False]
     with pytest.raises(NotFound):
-        store.rollback(db, 99)
+        store.rollback(db, 99, "default")
 
 
 def test_a_bad_document_publishes_nothing(db, tmp_path):

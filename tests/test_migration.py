@@ -38,7 +38,7 @@ def test_old_database_is_migrated(tmp_path):
     db = open_database(f"sqlite:///{path}")
     conv = load_conversation(db, "c1", "default")
     assert [m.content for m in conv.messages] == ["你好", "您好！"] and conv.user_id == "u1001"
-    assert traces_for(db, "c1")[0]["decision"]["action"] == "answer"
+    assert traces_for(db, "c1", "default")[0]["decision"]["action"] == "answer"
     assert traces_for(db, "c1", tenant="acme") == []
     open_database(f"sqlite:///{path}")  # a second open changes nothing
     assert len(load_conversation(db, "c1", "default").messages) == 2

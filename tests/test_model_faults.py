@@ -50,7 +50,7 @@ def ask(rt, conv, text=QUESTION):
 
 
 def model_trace(rt, conv) -> Trace:
-    (row,) = traces_for(rt.db, conv)
+    (row,) = traces_for(rt.db, conv, rt.tenant)
     trace = parse_trace(row)
     assert trace is not None and trace.model is not None
     return trace
@@ -74,7 +74,7 @@ def test_slow_or_broken_server_hands_off_in_time(rt, server, mode, error):
     assert took < DEADLINE_S + 1.5, f"{mode}: the customer waited {took:.1f}s"
     assert result.decision.action is Action.HANDOFF and result.decision.reason is Reason.MODEL_FAILED
     assert result.reply and result.handoff_id
-    assert queue.get_handoff(rt.db, result.handoff_id).reason == "model_failed"
+    assert queue.get_handoff(rt.db, result.handoff_id, rt.tenant).reason == "model_failed"
     trace = model_trace(rt, f"bad-{mode}")
     assert any(e in (trace.model.error or "") for e in error) and trace.decision.reason == "model_failed"
 

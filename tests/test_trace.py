@@ -24,7 +24,7 @@ def test_written_redacted_with_the_keys_given_and_read_back_typed(tmp_path):
     db = open_database(f"sqlite:///{tmp_path / 'k.sqlite'}")
     with db.begin() as conn:
         write_trace(conn, "t1", "c1", "handoff", 3.2, HELD, "default")
-    (row,) = traces_for(db, "c1")
+    (row,) = traces_for(db, "c1", "default")
     assert set(row) == {"turn_id", "created_at", "action", "latency_ms", *HELD}  # no keys a stage did not give
     trace = parse_trace(row)
     assert trace is not None and trace.decision.reason is Reason.HUMAN_HOLDS and trace.handoff_id == 7

@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: the tenant of a single-business install: the demo, the CLI's default, the offline steps' data
+DEFAULT_TENANT = "default"
+
 
 class Frozen(BaseModel):
     """Base of Keel's immutable value objects."""
@@ -82,6 +85,14 @@ class Validity(StrEnum):
     UPCOMING = "upcoming"  # valid_from is ahead: it may only be quoted as not started yet
 
 
+class DocKind(StrEnum):
+    """What a knowledge-base document is."""
+
+    FAQ = "faq"
+    POLICY = "policy"
+    PROMOTION = "promotion"
+
+
 class Passage(Frozen):
     """A retrieved knowledge-base passage (one document of a pinned version)."""
 
@@ -91,7 +102,7 @@ class Passage(Frozen):
     text: str  # the excerpt that answers the message (the whole document when it is short)
     full_text: str = ""  # the whole document
     lang: Lang
-    kind: str
+    kind: DocKind
     regions: tuple[str, ...]
     valid_from: date | None = None
     valid_to: date | None = None

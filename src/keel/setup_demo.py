@@ -10,7 +10,7 @@ from keel.api.keys import create_key, list_keys
 from keel.config import DEMO_DIR, KeelConfig
 from keel.console.auth import AgentRole, add_agent, list_agents
 from keel.db import Database, open_database
-from keel.domain import Frozen
+from keel.domain import DEFAULT_TENANT, Frozen
 from keel.online.kb import store
 from keel.online.model.packaged import DEFAULT_PACKAGED, packaged_gguf
 from keel.online.state.providers import build_state_provider
@@ -53,10 +53,10 @@ DEMO_AGENTS: tuple[tuple[str, AgentRole, str], ...] = (
 
 def ensure_demo_agents(db: Database, log: Callable[[str], None] = print) -> tuple[str, ...]:
     """Create the demo accounts into an empty account table; print their passwords once."""
-    if list_agents(db):
+    if list_agents(db, DEFAULT_TENANT):
         return ()
     for name, role, password in DEMO_AGENTS:
-        add_agent(db, name, role, password)
+        add_agent(db, name, role, password, DEFAULT_TENANT)
         log(f"console account {name} / {password} ({role.value}) — demo only; change it with `keel agents passwd`")
     return tuple(name for name, _, _ in DEMO_AGENTS)
 
@@ -65,11 +65,17 @@ def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[st
     """Idempotent: publishes the demo KB only into an empty knowledge base."""
     db = open_database(cfg.db_url)
     published = False
-    if store.current_version(db) is None:
-        v1 = store.publish_folder(db, DEMO_DIR / "kb" / "v1", note="demo shop: initial knowledge base")
+    if store.current_version(db, DEFAULT_TENANT) is None:
+        v1 = store.publish_folder(
+            db, DEMO_DIR / "kb" / "v1", note="demo shop: initial knowledge base", tenant=DEFAULT_TENANT
+        )
         log(f"published KB version {v1.version} ({v1.doc_count} documents)")
         v2 = store.publish_folder(
-            db, DEMO_DIR / "kb" / "v2", overlay=True, note="demo shop: cn free-shipping threshold ¥99 → ¥79"
+            db,
+            DEMO_DIR / "kb" / "v2",
+            overlay=True,
+            note="demo shop: cn free-shipping threshold ¥99 → ¥79",
+            tenant=DEFAULT_TENANT,
         )
         log(f"published KB version {v2.version} (overlay: cn shipping threshold changed)")
         published = True
@@ -79,10 +85,10 @@ def setup_demo(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[[st
     model_dir = None
     if prepare_model:
         model_dir = str(packaged_gguf(cfg.model_cache, DEFAULT_PACKAGED, log=log))
-    versions = store.list_versions(db)
+    versions = store.list_versions(db, DEFAULT_TENANT)
     return DemoReport(
         kb_versions=tuple(v.version for v in versions),
-        current_version=store.current_version(db) or 0,
+        current_version=store.current_version(db, DEFAULT_TENANT) or 0,
         published=published,
         model_dir=model_dir,
         demo_agents=demo_agents,

@@ -185,8 +185,8 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:  # n
 
     @app.get("/v1/handoffs", tags=["handoffs"])
     def get_handoffs(r: Rt, all: bool = False) -> dict[str, Any]:
-        statuses = tuple(s.value for s in queue.HandoffStatus) if all else queue.OPEN_STATUSES
-        return {"handoffs": [h.model_dump(mode="json") for h in queue.list_handoffs(r.db, statuses, r.tenant)]}
+        statuses = tuple(queue.HandoffStatus) if all else queue.OPEN_STATUSES
+        return {"handoffs": [h.model_dump(mode="json") for h in queue.list_handoffs(r.db, statuses, tenant=r.tenant)]}
 
     @app.post("/v1/handoffs/claim-next", tags=["handoffs"])
     def claim_next(body: AgentIn, r: Rt) -> dict[str, Any]:
@@ -204,11 +204,11 @@ def create_app(cfg: KeelConfig, runtime: Runtime | None = None) -> FastAPI:  # n
 
     @app.post("/v1/handoffs/{handoff_id}/release", tags=["handoffs"])
     def release(handoff_id: HandoffId, body: AgentIn, r: Rt) -> dict[str, Any]:
-        return queue.release(r.db, handoff_id, body.agent, r.tenant).model_dump(mode="json")
+        return queue.release(r.db, handoff_id, body.agent, tenant=r.tenant).model_dump(mode="json")
 
     @app.post("/v1/handoffs/{handoff_id}/close", tags=["handoffs"])
     def close(handoff_id: HandoffId, body: AgentIn, r: Rt) -> dict[str, Any]:
-        return queue.close(r.db, handoff_id, body.agent, r.tenant).model_dump(mode="json")
+        return queue.close(r.db, handoff_id, body.agent, tenant=r.tenant).model_dump(mode="json")
 
     @app.get("/v1/kb/versions", tags=["knowledge base"])
     def kb_versions(r: Rt) -> dict[str, Any]:

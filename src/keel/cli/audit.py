@@ -42,12 +42,13 @@ def _audit(
     from keel.audit.run import AuditConfig, run_audit
     from keel.audit.schema import InputFormat
     from keel.db import open_database
+    from keel.domain import DEFAULT_TENANT
     from keel.embed import EmbeddingCache, default_embedder
     from keel.online.kb import store
 
     cfg = config()
     db = open_database(cfg.db_url)
-    version = store.resolve_version(db, kb_version)
+    version = store.resolve_version(db, kb_version, DEFAULT_TENANT)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = out or cfg.home / "audit" / f"{stamp}-{file.stem}"
     try:

@@ -11,12 +11,14 @@ from rich.table import Table
 
 from keel.cli.common import config, console, friendly, read_text_arg
 from keel.db import open_database
+from keel.domain import DEFAULT_TENANT
 from keel.online import handoff as queue
 from keel.online.conversations import load_conversation
 
 app = typer.Typer(help="The handoff queue (human agents).", no_args_is_help=True)
 
 AGENT = typer.Option(None, "--agent", help="agent name (default: your login name)")
+TENANT = typer.Option(DEFAULT_TENANT, "--tenant", help="whose queue")
 
 
 def _agent(name: str | None) -> str:
@@ -31,12 +33,12 @@ def _wait(created: datetime) -> str:
 
 @app.command("list")
 @friendly
-def list_(all_: bool = typer.Option(False, "--all", help="include released and closed")) -> None:
+def list_(all_: bool = typer.Option(False, "--all", help="include released and closed"), tenant: str = TENANT) -> None:
     """Open handoffs, oldest first."""
     db = open_database(config().db_url)
-    statuses = tuple(s.value for s in queue.HandoffStatus) if all_ else queue.OPEN_STATUSES
+    statuses = tuple(queue.HandoffStatus) if all_ else queue.OPEN_STATUSES
     table = Table("id", "status", "conversation", "user", "reason", "why", "waiting", "agent")
-    for h in queue.list_handoffs(db, statuses):
+    for h in queue.list_handoffs(db, statuses, tenant=tenant):
         table.add_row(
             str(h.id),
             h.status.value,
@@ -52,10 +54,10 @@ def list_(all_: bool = typer.Option(False, "--all", help="include released and c
 
 @app.command()
 @friendly
-def show(handoff_id: int) -> None:
+def show(handoff_id: int, tenant: str = TENANT) -> None:
     """The whole context: why it was handed off, the customer's state, the transcript."""
     db = open_database(config().db_url)
-    h = queue.get_handoff(db, handoff_id)
+    h = queue.get_handoff(db, handoff_id, tenant)
     conv = load_conversation(db, h.conversation_id, h.tenant)
     ctx = h.context
     console.print(
@@ -72,17 +74,17 @@ def show(handoff_id: int) -> None:
 
 @app.command()
 @friendly
-def claim(handoff_id: int, agent: str | None = AGENT) -> None:
+def claim(handoff_id: int, agent: str | None = AGENT, tenant: str = TENANT) -> None:
     """Take a queued handoff (fails if another agent has it)."""
-    h = queue.claim(open_database(config().db_url), handoff_id, _agent(agent))
+    h = queue.claim(open_database(config().db_url), handoff_id, _agent(agent), tenant)
     console.print(f"[green]handoff {h.id} claimed by {h.claimed_by}[/]")
 
 
 @app.command("next")
 @friendly
-def next_(agent: str | None = AGENT) -> None:
+def next_(agent: str | None = AGENT, tenant: str = TENANT) -> None:
     """Take the oldest queued handoff (never one another agent got)."""
-    h = queue.claim_next(open_database(config().db_url), _agent(agent))
+    h = queue.claim_next(open_database(config().db_url), _agent(agent), tenant)
     if h is None:
         console.print("the queue is empty")
         return
@@ -92,24 +94,27 @@ def next_(agent: str | None = AGENT) -> None:
 @app.command()
 @friendly
 def reply(
-    handoff_id: int, text: str = typer.Argument(..., help="the reply ('-' reads stdin)"), agent: str | None = AGENT
+    handoff_id: int,
+    text: str = typer.Argument(..., help="the reply ('-' reads stdin)"),
+    agent: str | None = AGENT,
+    tenant: str = TENANT,
 ) -> None:
     """Reply to the customer in the same conversation (claims the handoff if still queued)."""
-    h = queue.reply(open_database(config().db_url), handoff_id, _agent(agent), read_text_arg(text))
+    h = queue.reply(open_database(config().db_url), handoff_id, _agent(agent), read_text_arg(text), tenant)
     console.print(f"[green]reply sent[/] in conversation {h.conversation_id}")
 
 
 @app.command()
 @friendly
-def release(handoff_id: int, agent: str | None = AGENT) -> None:
+def release(handoff_id: int, agent: str | None = AGENT, tenant: str = TENANT) -> None:
     """Give the conversation back to the bot."""
-    h = queue.release(open_database(config().db_url), handoff_id, _agent(agent))
+    h = queue.release(open_database(config().db_url), handoff_id, _agent(agent), tenant=tenant)
     console.print(f"[green]conversation {h.conversation_id} is back with the bot[/]")
 
 
 @app.command()
 @friendly
-def close(handoff_id: int, agent: str | None = AGENT) -> None:
+def close(handoff_id: int, agent: str | None = AGENT, tenant: str = TENANT) -> None:
     """Mark the handoff resolved."""
-    h = queue.close(open_database(config().db_url), handoff_id, _agent(agent))
+    h = queue.close(open_database(config().db_url), handoff_id, _agent(agent), tenant=tenant)
     console.print(f"[green]handoff {h.id} closed[/]")

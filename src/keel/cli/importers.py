@@ -9,13 +9,13 @@ import typer
 from rich.table import Table
 
 from keel.cli.common import console, friendly
-from keel.domain import Lang
+from keel.domain import DocKind, Lang
 from keel.errors import InvalidInput
 from keel.importers.customers import CustomerImportReport, import_customers, load_field_map
 from keel.importers.faq import FaqOptions, import_faq
 from keel.importers.kbfiles import KBImportReport
 from keel.importers.policy import PolicyOptions, import_policy
-from keel.online.kb.documents import ALL_REGIONS, DocKind
+from keel.online.kb.documents import ALL_REGIONS
 
 app = typer.Typer(help="Import a policy, an FAQ table or customers into Keel's formats.", no_args_is_help=True)
 

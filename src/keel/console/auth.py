@@ -118,7 +118,7 @@ def _to_agent(row: object) -> Agent:
     )
 
 
-def add_agent(db: Database, name: str, role: AgentRole, password: str, tenant: str = "default") -> Agent:
+def add_agent(db: Database, name: str, role: AgentRole, password: str, tenant: str) -> Agent:
     check_name(name)
     now = utcnow()
     values = {
@@ -137,7 +137,7 @@ def add_agent(db: Database, name: str, role: AgentRole, password: str, tenant: s
     return get_agent(db, name, tenant)
 
 
-def get_agent(db: Database, name: str, tenant: str = "default") -> Agent:
+def get_agent(db: Database, name: str, tenant: str) -> Agent:
     with db.engine.connect() as conn:
         row = conn.execute(select(agents).where(agents.c.tenant == tenant, agents.c.name == name)).first()
     if row is None:
@@ -145,13 +145,13 @@ def get_agent(db: Database, name: str, tenant: str = "default") -> Agent:
     return _to_agent(row)
 
 
-def list_agents(db: Database, tenant: str = "default") -> list[Agent]:
+def list_agents(db: Database, tenant: str) -> list[Agent]:
     with db.engine.connect() as conn:
         rows = conn.execute(select(agents).where(agents.c.tenant == tenant).order_by(agents.c.name)).all()
     return [_to_agent(r) for r in rows]
 
 
-def set_password(db: Database, name: str, password: str, tenant: str = "default") -> Agent:
+def set_password(db: Database, name: str, password: str, tenant: str) -> Agent:
     """Change a password; sessions opened with the old one stop working."""
     new_hash = hash_password(check_password(password))
     with db.engine.begin() as conn:
@@ -165,7 +165,7 @@ def set_password(db: Database, name: str, password: str, tenant: str = "default"
     return get_agent(db, name, tenant)
 
 
-def authenticate(db: Database, name: str, password: str, tenant: str = "default") -> Agent:
+def authenticate(db: Database, name: str, password: str, tenant: str) -> Agent:
     """The agent for these credentials; the same error (and about the same time) for any mismatch."""
     with db.engine.connect() as conn:
         row = conn.execute(select(agents).where(agents.c.tenant == tenant, agents.c.name == name)).first()

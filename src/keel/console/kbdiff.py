@@ -52,7 +52,7 @@ def _line_diff(a: KBDocument, b: KBDocument) -> tuple[tuple[DiffLine, ...], bool
     return tuple(lines[:MAX_DIFF_LINES]), len(lines) > MAX_DIFF_LINES
 
 
-def version_diff(db: Database, old: int, new: int, tenant: str = "default") -> VersionDiff:
+def version_diff(db: Database, old: int, new: int, tenant: str) -> VersionDiff:
     a = {d.doc_id: d for d in store.documents(db, old, tenant)}
     b = {d.doc_id: d for d in store.documents(db, new, tenant)}
     changed = []

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from keel.config import KeelConfig
 from keel.db import open_database
-from keel.domain import Action, ChatMessage, Frozen, Lang, Modifier
+from keel.domain import DEFAULT_TENANT, Action, ChatMessage, Frozen, Lang, Modifier
 from keel.embed import EmbeddingCache, QueryCache, default_embedder
 from keel.errors import InvalidInput, KeelError
 from keel.eval.cases import EvalCase, Suite, load_suite
@@ -291,11 +291,13 @@ def run_eval(  # noqa: PLR0915
     kb_versions: dict[str, str] = {}
     if not rc.bare:
         main_db = open_database(cfg.db_url)
-        head = store.resolve_version(main_db, rc.kb_version)
+        head = store.resolve_version(main_db, rc.kb_version, DEFAULT_TENANT)
         pins = {c.kb_version for c in suite.cases if c.kb_version} | {head}
         run_db = open_database(f"sqlite:///{run_dir / 'run.sqlite'}")
-        store.copy_versions(main_db, run_db, pins, head)
-        kb_versions = {str(v.version): v.content_hash for v in store.list_versions(run_db) if v.version in pins}
+        store.copy_versions(main_db, run_db, pins, head, DEFAULT_TENANT)
+        kb_versions = {
+            str(v.version): v.content_hash for v in store.list_versions(run_db, DEFAULT_TENANT) if v.version in pins
+        }
         rc = rc.model_copy(update={"kb_version": head})
         run_cfg = cfg.with_overrides(today=rc.today, kb_version=head)
         inner = default_embedder()

@@ -17,11 +17,11 @@ from typing import Any
 
 from pydantic import Field
 
-from keel.domain import Frozen, Lang
+from keel.domain import DocKind, Frozen, Lang
 from keel.errors import InvalidInput
 from keel.importers.kbfiles import IdAllocator, KBImportReport, build_document, check_prefix, finish, one_line
 from keel.importers.tables import Row, Table, TableFormat, parse_date, read_table
-from keel.online.kb.documents import ALL_REGIONS, DocKind, KBDocument
+from keel.online.kb.documents import ALL_REGIONS, KBDocument
 from keel.text import detect_lang
 
 MAX_ERRORS = 10

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from keel.domain import Frozen, Lang
+from keel.domain import DocKind, Frozen, Lang
 from keel.errors import InvalidInput
 from keel.importers.kbfiles import (
     IdAllocator,
@@ -28,7 +28,7 @@ from keel.importers.kbfiles import (
     slug,
 )
 from keel.importers.tables import decode_text
-from keel.online.kb.documents import ALL_REGIONS, DocKind, KBDocument
+from keel.online.kb.documents import ALL_REGIONS, KBDocument
 from keel.text import detect_lang
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, insert, select, update
 from keel.db import Database
 from keel.db.engine import utcnow
 from keel.db.schema import conversations, handoffs
-from keel.domain import Frozen, Role
+from keel.domain import Frozen, Reason, Role
 from keel.errors import Conflict, InvalidInput, NotFound
 from keel.online.conversations import ConversationStatus, append_message, set_status
 from keel.redact import redact, redact_value
@@ -24,7 +24,8 @@ class HandoffStatus(StrEnum):
     CLOSED = "closed"
 
 
-OPEN_STATUSES = (HandoffStatus.QUEUED.value, HandoffStatus.CLAIMED.value)
+OPEN_STATUSES = (HandoffStatus.QUEUED, HandoffStatus.CLAIMED)
+_OPEN = tuple(s.value for s in OPEN_STATUSES)  # as stored
 MAX_REPLY_CHARS = 8000
 
 
@@ -33,7 +34,7 @@ class Handoff(Frozen):
     conversation_id: str
     tenant: str
     status: HandoffStatus
-    reason: str
+    reason: Reason  # why the turn handed off (the decision's reason)
     detail: str
     context: dict[str, Any]
     claimed_by: str | None
@@ -49,7 +50,7 @@ def _to_handoff(row: Any) -> Handoff:
         conversation_id=row.conversation_id,
         tenant=row.tenant,
         status=HandoffStatus(row.status),
-        reason=row.reason,
+        reason=Reason(row.reason),
         detail=row.detail,
         context=row.context,
         claimed_by=row.claimed_by,
@@ -60,20 +61,22 @@ def _to_handoff(row: Any) -> Handoff:
     )
 
 
-def open_handoff_id(conn: Connection, conversation_id: str, tenant: str = "default") -> int | None:
+def open_handoff_id(conn: Connection, conversation_id: str, tenant: str) -> int | None:
     return conn.scalar(
         select(handoffs.c.id).where(
             handoffs.c.tenant == tenant,
             handoffs.c.conversation_id == conversation_id,
-            handoffs.c.status.in_(OPEN_STATUSES),
+            handoffs.c.status.in_(_OPEN),
         )
     )
 
 
 def enqueue(
-    conn: Connection, conversation_id: str, tenant: str, reason: str, detail: str, context: dict[str, Any]
+    conn: Connection, conversation_id: str, tenant: str, reason: Reason | str, detail: str, context: dict[str, Any]
 ) -> int:
     """Queue the conversation for a human (one open handoff per conversation) and hold it.
+
+    *reason* is the decision's :class:`Reason` (or its value); the row stores the value.
 
     Call it in the transaction that locked the conversation (``append_message`` does), so two
     turns of one conversation cannot both open a handoff.
@@ -88,7 +91,7 @@ def enqueue(
             conversation_id=conversation_id,
             tenant=tenant,
             status=HandoffStatus.QUEUED.value,
-            reason=reason,
+            reason=Reason(reason).value,
             detail=redact(detail),
             context=redact_value(context),  # the agent reads the verbatim transcript; the context is metadata
             created_at=now,
@@ -99,7 +102,7 @@ def enqueue(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def get_handoff(db: Database, handoff_id: int, tenant: str = "default") -> Handoff:
+def get_handoff(db: Database, handoff_id: int, tenant: str) -> Handoff:
     with db.engine.connect() as conn:
         row = conn.execute(select(handoffs).where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant)).first()
     if row is None:
@@ -107,10 +110,12 @@ def get_handoff(db: Database, handoff_id: int, tenant: str = "default") -> Hando
     return _to_handoff(row)
 
 
-def list_handoffs(db: Database, statuses: tuple[str, ...] = OPEN_STATUSES, tenant: str = "default") -> list[Handoff]:
+def list_handoffs(db: Database, statuses: tuple[HandoffStatus, ...] = OPEN_STATUSES, *, tenant: str) -> list[Handoff]:
     with db.engine.connect() as conn:
         rows = conn.execute(
-            select(handoffs).where(handoffs.c.status.in_(statuses), handoffs.c.tenant == tenant).order_by(handoffs.c.id)
+            select(handoffs)
+            .where(handoffs.c.status.in_([s.value for s in statuses]), handoffs.c.tenant == tenant)
+            .order_by(handoffs.c.id)
         ).all()
     return [_to_handoff(r) for r in rows]
 
@@ -122,7 +127,7 @@ def _check_agent(agent: str) -> None:
         raise InvalidInput("an agent name cannot contain control characters")
 
 
-def claim(db: Database, handoff_id: int, agent: str, tenant: str = "default") -> Handoff:
+def claim(db: Database, handoff_id: int, agent: str, tenant: str) -> Handoff:
     """Atomically claim a queued handoff; a handoff is never delivered to two agents."""
     _check_agent(agent)
     with db.begin() as conn:
@@ -142,7 +147,7 @@ def claim(db: Database, handoff_id: int, agent: str, tenant: str = "default") ->
     return current
 
 
-def claim_next(db: Database, agent: str, tenant: str = "default") -> Handoff | None:
+def claim_next(db: Database, agent: str, tenant: str) -> Handoff | None:
     """The oldest queued handoff, claimed for *agent*; ``None`` when the queue is empty.
 
     PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` — concurrent agents skip each other's rows
@@ -171,7 +176,7 @@ def claim_next(db: Database, agent: str, tenant: str = "default") -> Handoff | N
     return get_handoff(db, candidate, tenant)
 
 
-def reply(db: Database, handoff_id: int, agent: str, text: str, tenant: str = "default") -> Handoff:
+def reply(db: Database, handoff_id: int, agent: str, text: str, tenant: str) -> Handoff:
     """Write the human's reply into the same conversation (claiming the handoff if still queued)."""
     text = text.strip()
     if not text:
@@ -202,14 +207,14 @@ def _finish(
     tenant: str,
 ) -> Handoff:
     current = get_handoff(db, handoff_id, tenant)
-    if current.status.value not in OPEN_STATUSES:
+    if current.status not in OPEN_STATUSES:
         raise Conflict(f"handoff {handoff_id} is already {current.status.value}")
     if agent and current.claimed_by and current.claimed_by != agent:
         raise Conflict(f"handoff {handoff_id} is held by {current.claimed_by}")
     with db.begin() as conn:
         changed = conn.execute(
             update(handoffs)
-            .where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant, handoffs.c.status.in_(OPEN_STATUSES))
+            .where(handoffs.c.id == handoff_id, handoffs.c.tenant == tenant, handoffs.c.status.in_(_OPEN))
             .values(status=status.value, updated_at=utcnow(), closed_at=utcnow())
         ).rowcount
         if not changed:
@@ -222,12 +227,12 @@ def _finish(
     return get_handoff(db, handoff_id, tenant)
 
 
-def release(db: Database, handoff_id: int, agent: str | None = None, tenant: str = "default") -> Handoff:
+def release(db: Database, handoff_id: int, agent: str | None = None, *, tenant: str) -> Handoff:
     """Give the conversation back to the bot."""
     return _finish(db, handoff_id, HandoffStatus.RELEASED, ConversationStatus.BOT, agent, tenant)
 
 
-def close(db: Database, handoff_id: int, agent: str | None = None, tenant: str = "default") -> Handoff:
+def close(db: Database, handoff_id: int, agent: str | None = None, *, tenant: str) -> Handoff:
     """Resolved by the human; a later customer message reopens the conversation with the bot."""
     return _finish(db, handoff_id, HandoffStatus.CLOSED, ConversationStatus.CLOSED, agent, tenant)
 

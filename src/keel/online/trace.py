@@ -111,7 +111,7 @@ def write_trace(
     )
 
 
-def traces_for(db: Database, conversation_id: str, tenant: str = "default") -> list[dict[str, Any]]:
+def traces_for(db: Database, conversation_id: str, tenant: str) -> list[dict[str, Any]]:
     """A conversation's trace rows as stored: the row's columns (``ROW_KEYS``) and the redacted record."""
     with db.engine.connect() as conn:
         rows = conn.execute(

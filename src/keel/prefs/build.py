@@ -138,7 +138,7 @@ def _done_ids(cand_path: Path) -> set[str]:
 
 
 def _manifest(rt: Runtime, source: Path, backend: ModelBackend, version: int, config: dict[str, Any]) -> Manifest:
-    kb_hash = next((v.content_hash for v in list_versions(rt.db) if v.version == version), None)
+    kb_hash = next((v.content_hash for v in list_versions(rt.db, rt.tenant) if v.version == version), None)
     return Manifest.new(
         PrefsDetails(judge=RULE_JUDGE_NAME, rules_hash=rt.rules.content_hash),
         inputs=(
@@ -213,7 +213,7 @@ def build_prefs(
     if n < 1:
         raise InvalidInput("--n must be at least 1")
     backend = backend or rt.model
-    version = resolve_version(rt.db, kb_version)
+    version = resolve_version(rt.db, kb_version, rt.tenant)
     day = today or cfg.today or date.today()
     out_dir.mkdir(parents=True, exist_ok=True)
     cand_path, pairs_path = out_dir / CANDIDATES, out_dir / PAIRS

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from keel.config import KeelConfig
 from keel.db import open_database
-from keel.domain import Frozen
+from keel.domain import DEFAULT_TENANT, Frozen
 from keel.errors import InvalidInput
 from keel.online.kb import store
 from keel.online.state.providers import build_state_provider
@@ -28,20 +28,22 @@ def setup_project(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[
         raise InvalidInput(f"`keel check` found {report.errors} error(s); fix them first (run `keel check`)")
     db = open_database(cfg.db_url)
     published: list[int] = []
-    if store.current_version(db) is None:
+    if store.current_version(db, DEFAULT_TENANT) is None:
         for source in cfg.kb_sources:
             info = store.publish_folder(
                 db,
                 source.folder,
                 overlay=source.overlay and bool(published),
                 note=source.note,
+                tenant=DEFAULT_TENANT,
                 regions=cfg.business.regions,
             )
             published.append(info.version)
             kind = "overlay" if source.overlay and len(published) > 1 else "full version"
             log(f"published KB version {info.version} from {source.folder} ({kind}, {info.doc_count} documents)")
     else:
-        log(f"the knowledge base already has version {store.current_version(db)} in force: nothing published")
+        head = store.current_version(db, DEFAULT_TENANT)
+        log(f"the knowledge base already has version {head} in force: nothing published")
     state = build_state_provider(cfg.state, cfg.home, cfg.customers, cfg.business)
     log(f"customers: {state.name}")
     model = None
@@ -52,7 +54,7 @@ def setup_project(cfg: KeelConfig, *, prepare_model: bool = True, log: Callable[
     return SetupReport(
         check=report,
         published=tuple(published),
-        current_version=store.current_version(db),
+        current_version=store.current_version(db, DEFAULT_TENANT),
         state=state.name,
         model=model,
     )

@@ -63,7 +63,7 @@ def _page(
     db, tenant = database(request)
     t = translator(request)
     now = utcnow()
-    items = [queue_item(t, h, agent.name, now) for h in queue.list_handoffs(db, queue.OPEN_STATUSES, tenant)]
+    items = [queue_item(t, h, agent.name, now) for h in queue.list_handoffs(db, tenant=tenant)]
     detail: dict[str, Any] | None = None
     if selected is not None:
         h = queue.get_handoff(db, selected, tenant)
@@ -75,7 +75,7 @@ def _page(
             "messages": [message_item(t, m) for m in conv.messages],
             "notice": handoff_notice(t, h, agent.name),
             "can_act": agent.can(Permission.HANDLE_HANDOFFS),
-            "open": h.status.value in queue.OPEN_STATUSES,
+            "open": h.status in queue.OPEN_STATUSES,
             "mine": h.status is queue.HandoffStatus.CLAIMED and h.claimed_by == agent.name,
             "queued": h.status is queue.HandoffStatus.QUEUED,
         }
@@ -107,7 +107,7 @@ def _explain(t: Translator, exc: UserError, action: InboxAction, h: queue.Handof
     if isinstance(exc, Conflict):
         if h.status is queue.HandoffStatus.CLAIMED and h.claimed_by and h.claimed_by != me:
             return t("inbox.err.taken", name=h.claimed_by)
-        if h.status.value not in queue.OPEN_STATUSES:
+        if h.status not in queue.OPEN_STATUSES:
             return t("inbox.err.finished", status=t.label("status", h.status.value))
     return exc.message
 
@@ -132,9 +132,9 @@ def act(
         elif action is InboxAction.REPLY:
             h = queue.reply(db, handoff_id, agent.name, text, tenant)
         elif action is InboxAction.RELEASE:
-            h = queue.release(db, handoff_id, agent.name, tenant)
+            h = queue.release(db, handoff_id, agent.name, tenant=tenant)
         else:
-            h = queue.close(db, handoff_id, agent.name, tenant)
+            h = queue.close(db, handoff_id, agent.name, tenant=tenant)
     except (Conflict, InvalidInput) as exc:
         current = queue.get_handoff(db, handoff_id, tenant)
         message = _explain(t, exc, action, current, agent.name)
@@ -155,7 +155,7 @@ def inbox_json(
     db, tenant = database(request)
     t = translator(request)
     now = utcnow()
-    items = [queue_item(t, h, agent.name, now) for h in queue.list_handoffs(db, queue.OPEN_STATUSES, tenant)]
+    items = [queue_item(t, h, agent.name, now) for h in queue.list_handoffs(db, tenant=tenant)]
     payload: dict[str, Any] = {
         "count": len(items),
         "items": items,

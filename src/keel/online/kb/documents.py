@@ -7,7 +7,6 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,13 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from keel.business import ALL_REGIONS, ID_PATTERN
-from keel.domain import Frozen, Lang
+from keel.domain import DocKind, Frozen, Lang
 from keel.errors import InvalidInput
 from keel.yamlio import load_yaml
 
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)(.*)\Z", re.DOTALL)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _REGION = re.compile(ID_PATTERN)
-
-
-class DocKind(StrEnum):
-    FAQ = "faq"
-    POLICY = "policy"
-    PROMOTION = "promotion"
 
 
 class KBDocument(Frozen):

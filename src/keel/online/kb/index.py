@@ -13,6 +13,7 @@ import bm25s
 import numpy as np
 
 from keel.db import Database
+from keel.domain import DEFAULT_TENANT
 from keel.embed import EmbeddingCache
 from keel.online.kb import store
 from keel.online.kb.documents import ALL_REGIONS, KBDocument
@@ -150,7 +151,9 @@ class IndexRegistry:
     def cache(self) -> EmbeddingCache:
         return self._cache
 
-    def get(self, version: int, tenant: str = "default", progress: Callable[[int], None] | None = None) -> KBIndex:
+    def get(
+        self, version: int, tenant: str = DEFAULT_TENANT, progress: Callable[[int], None] | None = None
+    ) -> KBIndex:  # benchmarks/ omit the tenant
         key = (tenant, version)
         with self._lock:
             if key in self._indexes:

@@ -150,7 +150,7 @@ def retrieve(
             text=excerpt(index, i, chunk_scores, cfg.excerpt_tokens * (2 if rank == 0 else 1)),
             full_text=index.docs[i].body,
             lang=index.docs[i].lang,
-            kind=index.docs[i].kind.value,
+            kind=index.docs[i].kind,
             regions=index.docs[i].regions,
             valid_from=index.docs[i].valid_from,
             valid_to=index.docs[i].valid_to,

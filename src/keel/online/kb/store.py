@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, insert, select, text, update
 from keel.db import Database
 from keel.db.engine import utcnow
 from keel.db.schema import kb_documents, kb_head, kb_versions
-from keel.domain import Frozen
+from keel.domain import DEFAULT_TENANT, Frozen
 from keel.errors import InvalidInput, NotFound
 from keel.online.kb.documents import KBDocument, check_regions, load_folder
 
@@ -67,7 +67,7 @@ def _row_to_doc(row: object) -> KBDocument:
     )
 
 
-def current_version(db: Database, tenant: str = "default") -> int | None:
+def current_version(db: Database, tenant: str = DEFAULT_TENANT) -> int | None:  # benchmarks/ omit it
     with db.engine.connect() as conn:
         return conn.scalar(select(kb_head.c.version).where(kb_head.c.tenant == tenant))
 
@@ -77,7 +77,7 @@ def _docs(conn: Connection, version: int) -> list[KBDocument]:
     return [_row_to_doc(r) for r in rows]
 
 
-def documents(db: Database, version: int, tenant: str = "default") -> list[KBDocument]:
+def documents(db: Database, version: int, tenant: str) -> list[KBDocument]:
     with db.engine.connect() as conn:
         _require_version(conn, version, tenant)
         return _docs(conn, version)
@@ -91,7 +91,7 @@ def _require_version(conn: Connection, version: int, tenant: str) -> None:
         raise NotFound(f"KB version {version} does not exist")
 
 
-def resolve_version(db: Database, pinned: int | None, tenant: str = "default") -> int:
+def resolve_version(db: Database, pinned: int | None, tenant: str = DEFAULT_TENANT) -> int:  # train/ omits it
     """The pinned version if given (checked), else the version in force."""
     if pinned is not None:
         with db.engine.connect() as conn:
@@ -110,7 +110,7 @@ def publish_documents(
     overlay: bool = False,
     note: str = "",
     source: str = "",
-    tenant: str = "default",
+    tenant: str = DEFAULT_TENANT,  # benchmarks/ omit it
 ) -> VersionInfo:
     """Write *docs* as a new version and put it in force, in one transaction.
 
@@ -179,7 +179,7 @@ def publish_folder(
     *,
     overlay: bool = False,
     note: str = "",
-    tenant: str = "default",
+    tenant: str = DEFAULT_TENANT,  # benchmarks/ omit it
     regions: Iterable[str] | None = None,
 ) -> VersionInfo:
     """Validate every file (and, given the business's *regions*, every document's regions), then publish."""
@@ -198,7 +198,7 @@ def _set_head(conn: Connection, tenant: str, version: int) -> None:
         conn.execute(insert(kb_head).values(tenant=tenant, version=version, updated_at=now))
 
 
-def rollback(db: Database, version: int, tenant: str = "default") -> VersionInfo:
+def rollback(db: Database, version: int, tenant: str) -> VersionInfo:
     """Put an earlier (or any existing) version back in force."""
     with db.begin() as conn:
         _require_version(conn, version, tenant)
@@ -206,7 +206,7 @@ def rollback(db: Database, version: int, tenant: str = "default") -> VersionInfo
     return next(v for v in list_versions(db, tenant) if v.version == version)
 
 
-def list_versions(db: Database, tenant: str = "default") -> list[VersionInfo]:
+def list_versions(db: Database, tenant: str = DEFAULT_TENANT) -> list[VersionInfo]:  # benchmarks/ omit it
     head = current_version(db, tenant)
     with db.engine.connect() as conn:
         rows = conn.execute(
@@ -227,7 +227,7 @@ def list_versions(db: Database, tenant: str = "default") -> list[VersionInfo]:
     ]
 
 
-def diff(db: Database, old: int, new: int, tenant: str = "default") -> KBDiff:
+def diff(db: Database, old: int, new: int, tenant: str) -> KBDiff:
     a = {d.doc_id: d.content_hash for d in documents(db, old, tenant)}
     b = {d.doc_id: d.content_hash for d in documents(db, new, tenant)}
     return KBDiff(
@@ -239,7 +239,7 @@ def diff(db: Database, old: int, new: int, tenant: str = "default") -> KBDiff:
     )
 
 
-def copy_versions(src: Database, dst: Database, versions: Iterable[int], head: int, tenant: str = "default") -> None:
+def copy_versions(src: Database, dst: Database, versions: Iterable[int], head: int, tenant: str) -> None:
     """Copy KB versions (same numbers, same documents) into another database; *head* goes in force there.
 
     Evaluations run on their own database so their conversations and handoffs never reach the
