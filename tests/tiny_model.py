@@ -63,3 +63,33 @@ def build_tiny_model(folder: Path) -> Path:
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
+
+
+_CONVERT = """
+import runpy, sys
+tools = sys.argv[1]
+sys.path[:0] = [tools, tools + "/gguf-py"]
+from conversion import base
+# the tiny tokenizer's pre-tokenizer is Qwen2's, but its vocabulary is not, so the converter's
+# fingerprint table does not know it: name it
+base.TextModel.get_vocab_base_pre = lambda self, tokenizer: "qwen2"
+sys.argv = [tools + "/convert_hf_to_gguf.py", *sys.argv[2:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def build_tiny_gguf(model: Path, out: Path) -> Path:
+    """The tiny model as an f32 GGUF for llama.cpp, with llama.cpp's own converter (from the sdist)."""
+    import os
+    import subprocess
+    import sys
+
+    from keel.train.gguf import converters
+
+    script = out.parent / "convert_tiny.py"
+    script.write_text(_CONVERT, encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, str(script), str(converters()), str(model), "--outfile", str(out), "--outtype", "f32"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out

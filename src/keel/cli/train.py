@@ -138,3 +138,30 @@ def models_list() -> None:
     for m in list_models(config()):
         table.add_row(m["spec"], m["kind"], "yes" if m["ready"] else "no", m["detail"])
     console.print(table)
+
+
+@models_app.command("export-gguf")
+@friendly
+def models_export_gguf(
+    name: str = typer.Argument(..., help="the checkpoint (as in ckpt:NAME)"),
+    base_gguf: Path | None = typer.Option(
+        None, "--base-gguf", help="the GGUF of the checkpoint's base (default: the packaged GGUF it was trained on)"
+    ),
+    no_convert_base: bool = typer.Option(
+        False, "--no-convert-base", help="fail instead of converting a base that is not packaged to GGUF"
+    ),
+) -> None:
+    """Convert ckpt:NAME to a GGUF LoRA for llama.cpp (run it with generation.engine: llamacpp)."""
+    from keel.train.gguf import export_gguf
+
+    with console.status(f"converting checkpoint {name} for llama.cpp"):
+        export = export_gguf(
+            config(), name, base_gguf=base_gguf, convert_base=not no_convert_base, log=lambda m: console.print(f"• {m}")
+        )
+    rec = export.record
+    base = rec.packaged or rec.base_gguf
+    console.print(
+        f"[green]wrote[/] {export.path} (rank {rec.rank}, {len(rec.adapters)} adapter(s) folded) in {export.seconds}s; "
+        f"base: {base}"
+    )
+    console.print(f"run it: set generation.engine: llamacpp in keel.yaml, then --model ckpt:{name}")

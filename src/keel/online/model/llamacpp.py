@@ -24,7 +24,8 @@ from keel.errors import ModelUnavailable
 from keel.online.model.base import Generation, GenerationRequest
 
 
-def _fingerprint(path: Path) -> str:
+def gguf_fingerprint(path: Path) -> str:
+    """A hash of a GGUF file's name, size and first MiB (its header and metadata)."""
     st = path.stat()
     h = hashlib.sha256(f"{path.name}\0{st.st_size}".encode())
     with path.open("rb") as f:  # the header and metadata identify a GGUF well enough
@@ -64,9 +65,9 @@ class LlamaCppBackend:
         self.gguf = gguf
         self.lora = lora
         self.name = name or f"local:{gguf.stem}"
-        fp = fingerprint or _fingerprint(gguf)
+        fp = fingerprint or gguf_fingerprint(gguf)
         if lora is not None:
-            fp = f"{fp[:16]}+{_fingerprint(lora)[:16]}"
+            fp = f"{fp[:16]}+{gguf_fingerprint(lora)[:16]}"
         self.fingerprint = fp
         self.threads = max(1, threads)
         self.batch_threads = max(1, batch_threads or self.threads)
@@ -78,16 +79,21 @@ class LlamaCppBackend:
     def load(self) -> Any:
         if self._llm is None:
             llama_cpp = import_llama_cpp()
-            self._llm = llama_cpp.Llama(
-                model_path=str(self.gguf),
-                lora_path=str(self.lora) if self.lora else None,
-                n_ctx=self.n_ctx,
-                n_batch=512,
-                n_threads=self.threads,
-                n_threads_batch=self.batch_threads,
-                seed=0,
-                verbose=False,
-            )
+            try:
+                self._llm = llama_cpp.Llama(
+                    model_path=str(self.gguf),
+                    lora_path=str(self.lora) if self.lora else None,  # applied at scale 1.0 on every call
+                    n_ctx=self.n_ctx,
+                    n_batch=512,
+                    n_threads=self.threads,
+                    n_threads_batch=self.batch_threads,
+                    seed=0,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as exc:  # how llama-cpp-python reports a file it cannot use
+                what = f"the LoRA adapter {self.lora} on {self.gguf.name}" if self.lora else str(self.gguf)
+                hint = " (an adapter converted for another base model?)" if self.lora else ""
+                raise ModelUnavailable(f"llama.cpp could not load {what}{hint}: {exc}") from None
         return self._llm
 
     def _grammar(self, schema: dict[str, Any]) -> Any:

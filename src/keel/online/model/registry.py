@@ -9,7 +9,8 @@ from keel.config import KeelConfig
 from keel.errors import ConfigError, ModelUnavailable, NotFound
 from keel.manifest import ManifestKind, RunStatus, TrainDetails, read_manifest
 from keel.online.model.base import ModelBackend
-from keel.online.model.llamacpp import LlamaCppBackend
+from keel.online.model.gguf_adapter import ADAPTER_GGUF, packaged_base, read_gguf_adapter, same_fingerprint
+from keel.online.model.llamacpp import LlamaCppBackend, gguf_fingerprint
 from keel.online.model.local import LocalBackend
 from keel.online.model.openai_compat import OpenAIBackend
 from keel.online.model.packaged import (
@@ -19,6 +20,7 @@ from keel.online.model.packaged import (
     PackagedKey,
     gguf_path,
     is_prepared,
+    model_fingerprint,
     packaged_dir,
 )
 from keel.online.model.scripted import ScriptedModel
@@ -66,24 +68,59 @@ def _checkpoint(cfg: KeelConfig, name: str) -> ModelBackend:
     if details.status is not RunStatus.COMPLETE:
         raise ModelUnavailable(f"checkpoint {name!r} is not finished (status {details.status.value!r})")
     base_dir = Path((man.model.path if man.model else None) or _packaged(cfg))
+    if cfg.generation.engine == "llamacpp":
+        return _checkpoint_llamacpp(cfg, name, folder, man.model.fingerprint if man.model else None, base_dir)
     if not (base_dir / "config.json").exists():
         raise ModelUnavailable(f"checkpoint {name!r}: its base model {base_dir} is missing (`keel model prepare --hf`)")
     adapters = (*(Path(p) for p in details.parent_adapters), folder / details.adapter_dir)
-    if cfg.generation.engine == "transformers":
-        return LocalBackend(base_dir, name=f"ckpt:{name}", adapter_dirs=adapters, threads=cfg.generation.threads)
-    gguf = folder / "adapter.gguf"  # a LoRA converted with llama.cpp's convert_lora_to_gguf.py
-    if not gguf.exists():
-        raise ModelUnavailable(
-            f"checkpoint {name!r} has no GGUF adapter ({gguf}); use generation.engine: transformers for it"
-        )
-    from keel.online.model.packaged import PackagedKey
+    return LocalBackend(base_dir, name=f"ckpt:{name}", adapter_dirs=adapters, threads=cfg.generation.threads)
 
+
+def _checkpoint_llamacpp(
+    cfg: KeelConfig, name: str, folder: Path, trained_fp: str | None, base_dir: Path
+) -> LlamaCppBackend:
+    """The checkpoint's GGUF LoRA on the GGUF of the very base it was trained on (never another one)."""
+    info = read_gguf_adapter(folder, name)
+    base_fp = model_fingerprint(base_dir) if (base_dir / "config.json").exists() else trained_fp
+    if not same_fingerprint(info.base_fingerprint, base_fp):
+        raise ModelUnavailable(
+            f"checkpoint {name!r}: its GGUF adapter was converted for the base {info.base_model} "
+            f"({info.base_fingerprint[:12]}), but the checkpoint was trained on {base_dir} ({(base_fp or '?')[:12]}): "
+            f"run `keel models export-gguf {name}` again"
+        )
+    if info.packaged is not None:
+        if packaged_base(info.base_fingerprint) is not info.packaged:
+            raise ModelUnavailable(
+                f"checkpoint {name!r} was trained on {info.base_model}, which is not the packaged model "
+                f"{info.packaged}: run `keel models export-gguf {name}` again"
+            )
+        gguf = gguf_path(cfg.model_cache, info.packaged)
+        if not gguf.exists():
+            raise ModelUnavailable(
+                f"checkpoint {name!r} runs on the packaged model {info.packaged}, which is not prepared "
+                f"({gguf} missing): run `keel model prepare --model {info.packaged}`"
+            )
+        fingerprint = PACKAGED[info.packaged].sha256
+    else:
+        gguf = Path(info.base_gguf or "")
+        if not info.base_gguf or not gguf.is_file():
+            raise ModelUnavailable(
+                f"checkpoint {name!r}: the GGUF of its base ({info.base_gguf}) is missing: "
+                f"run `keel models export-gguf {name} --base-gguf FILE`"
+            )
+        fingerprint = gguf_fingerprint(gguf)
+        if info.base_gguf_fingerprint and fingerprint != info.base_gguf_fingerprint:
+            raise ModelUnavailable(
+                f"checkpoint {name!r}: {gguf} changed since its adapter was converted for it: "
+                f"run `keel models export-gguf {name} --base-gguf FILE` again"
+            )
     return LlamaCppBackend(
-        gguf_path(cfg.model_cache, PackagedKey.QWEN_0_5B),
+        gguf,
         name=f"ckpt:{name}",
-        lora=gguf,
+        lora=folder / ADAPTER_GGUF,
         threads=cfg.generation.threads or 1,
         batch_threads=cfg.generation.batch_threads,
+        fingerprint=fingerprint,
     )
 
 
