@@ -26,7 +26,7 @@ from pathlib import Path
 
 def generate(path: Path, turns: int, seed: int, noise: float) -> tuple[int, int]:
     """Write dialogs until *turns* turns are reached; (dialogs, turns)."""
-    from keel.audit.generate import iter_generated
+    from keel.demo.dialogs import iter_generated
 
     n = t = 0
     with path.open("w", encoding="utf-8") as fd:

@@ -9,12 +9,12 @@ import pytest
 
 import keel
 from keel.audit.evaluate import score_run
-from keel.audit.generate import write_generated
 from keel.audit.route import PRECEDENCE, expected_route, route_dialog
 from keel.audit.run import AuditConfig, AuditResult, run_audit
 from keel.audit.schema import Finding, FindingKind, Route
 from keel.config import DEMO_DIR
 from keel.db import open_database
+from keel.demo.dialogs import write_generated
 from keel.embed import EmbeddingCache, default_embedder
 from keel.manifest import AuditDetails, InputRole, ManifestKind, read_manifest
 from keel.online.kb import store

@@ -117,7 +117,7 @@ def generate_cmd(
     ),
 ) -> None:
     """Generate demo-shop dialogs with planted problems and their labels."""
-    from keel.audit.generate import write_generated
+    from keel.demo.dialogs import write_generated
 
     gen = write_generated(out, dialogs, seed, noise)
     planted = ", ".join(f"{k} {v}" for k, v in gen.planted.items())
@@ -163,7 +163,7 @@ def score_cmd(
     labels: Path | None = typer.Option(None, "--labels", help="plant labels (default: beside the input)"),
 ) -> None:
     """Precision and recall per finding type of a run on a generated (labelled) set."""
-    from keel.audit.generate import labels_path_for
+    from keel.demo.dialogs import labels_path_for
     from keel.manifest import InputRole, ManifestKind, read_manifest
 
     manifest = run_dir / "manifest.json"
@@ -189,8 +189,8 @@ def evaluate_cmd(
     out: Path | None = typer.Option(None, "--out", help="run folder"),
 ) -> None:
     """One command: generate a labelled set, audit it, print precision/recall per finding type."""
-    from keel.audit.generate import write_generated
     from keel.audit.report import print_report
+    from keel.demo.dialogs import write_generated
 
     cfg = config()
     run_dir = out or cfg.home / "audit" / (f"eval-{dialogs}-seed{seed}" + (f"-noise{noise}" if noise else ""))
