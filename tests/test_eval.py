@@ -292,3 +292,16 @@ def test_style_metrics_exactly():
     assert cv.low <= cv.value <= cv.high and register.low <= register.value <= register.high
     empty_cv, empty_register = _style([])
     assert empty_cv.value is None and empty_register.n == 0
+
+
+def test_a_reply_quoting_the_customers_own_words_is_not_counted_as_a_leak(cfg, make_runtime, tmp_path):
+    make_runtime()
+    question = "which ways can I pay? is credit card the only option?"
+    suite = write_suite(
+        tmp_path / "suite", [dict(id="pay", category="faq", lang="en", text=question, action=["answer"])]
+    )
+    out = tmp_path / "run"
+    run_eval(cfg, EvalRunConfig(suite=suite, model="scripted"), out, backend=ScriptedModel())
+    (row,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert "is credit card the only option" in row["reply"]  # the partial wording names the uncovered question
+    assert row["leaked"] is False

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from keel.config import KeelConfig
 from keel.db import open_database
-from keel.domain import DEFAULT_TENANT, Action, ChatMessage, Frozen, Lang, Modifier
+from keel.domain import DEFAULT_TENANT, Action, ChatMessage, Frozen, Lang, Modifier, Role
 from keel.embed import EmbeddingCache, QueryCache, default_embedder
 from keel.errors import InvalidInput, KeelError
 from keel.eval.cases import EvalCase, Suite, load_suite
@@ -251,20 +251,22 @@ def _pipeline_outcome(rt: Runtime, rc: EvalRunConfig, case: EvalCase, sample: in
         passage_ids=r.passage_ids,
         latency_ms=r.latency_ms,
         model_ms=r.stage_ms.get("model", 0.0),
-        leaked=bool(r.reply) and find_leak(r.reply or "", r.scaffold, allowed=_shown(rt, r)) is not None,
+        leaked=bool(r.reply) and find_leak(r.reply or "", r.scaffold, allowed=_shown(rt, r, case)) is not None,
         invented=bool(r.reply)
         and find_invented_action(r.reply or "", r.state_text, r.decision.action is Action.HANDOFF) is not None,
     )
 
 
-def _shown(rt: Runtime, r: TurnResult) -> str:
-    """What the customer may read verbatim: the business's fixed wordings and the passages' bodies."""
+def _shown(rt: Runtime, r: TurnResult, case: EvalCase) -> str:
+    """What the customer may read verbatim, as the guard counts it: the business's fixed wordings, the
+    passages' bodies and the customer's own words (a reply may quote the question it answers)."""
     bodies = []
     if r.kb_version is not None and r.passage_ids:
         index = rt.indexes.get(r.kb_version, rt.tenant)
         wanted = set(r.passage_ids)
         bodies = [f"{d.title}\n{d.body}" for d in index.docs if d.doc_id in wanted]
-    return "\n".join([rt.rules.fixed_wording(), *bodies])
+    said = [t.content for t in case.history if t.role is Role.USER]
+    return "\n".join([rt.rules.fixed_wording(), *bodies, *said, case.message])
 
 
 def run_eval(  # noqa: PLR0915
