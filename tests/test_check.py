@@ -139,6 +139,30 @@ def test_check_catches_rules_naming_an_unknown_topic_and_a_misspelt_template(pro
     assert any("'clarfy' is not a template Keel uses" in f.message for f in report.findings)
 
 
+def _status_warnings(report) -> list[str]:
+    return [f.message for f in report.findings if f.severity is Severity.WARNING and "status_question" in f.message]
+
+
+def test_check_warns_when_statuses_have_no_status_question_topic(project: Path):
+    rules = project / "rules.yaml"
+    text = rules.read_text(encoding="utf-8")
+    start = text.index("  status_question:\n")
+    end = text.index("  small_talk:\n", start)
+    rules.write_text(text[:start] + text[end:], encoding="utf-8")
+    report = _check(project)
+    assert report.ok  # a warning, not an error
+    assert _status_warnings(report) == [
+        "topics: no 'status_question' list: status questions will go to the model instead of the record "
+        "(business.yaml declares order/ticket statuses)"
+    ]
+
+
+def test_the_demo_and_skylark_define_the_status_question_topic(tmp_path: Path):
+    assert _status_warnings(check_project(load_config(env={}, home=tmp_path / "demo"))) == []
+    init_project(tmp_path / "sky", Example.SKYLARK)
+    assert _status_warnings(_check(tmp_path / "sky")) == []
+
+
 def test_check_catches_region_words_for_an_unknown_region_and_a_suite_user_nobody_has(project: Path):
     _edit(project / "rules.yaml", "region_terms:\n  main:", "region_terms:\n  mars:")
     _edit(project / "evals" / "suite" / "basic.yaml", "user: c1001", "user: c9999")

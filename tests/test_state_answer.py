@@ -65,3 +65,33 @@ def test_a_follow_up_question_is_not_an_uncovered_part(make_runtime):
     rt = make_runtime()
     r = send(rt, "How long do I have to return a lamp in Hong Kong? Is there a time limit?", None, "partial-follow")
     assert Modifier.PARTIAL not in r.decision.modifiers
+
+
+def test_skylark_status_answers_read_from_the_subscription_and_the_request():
+    """business.yaml `order.status_facts` picks what a subscription's answer tells; `ticket.aliases` names a request."""
+    from datetime import date
+
+    from keel.business import load_business
+    from keel.config import EXAMPLES_DIR
+    from keel.domain import Lang
+    from keel.online.state.answer import status_answer
+    from keel.online.state.providers import load_users_file
+
+    folder = EXAMPLES_DIR / "skylark"
+    business = load_business(folder / "business.yaml")
+    users = {u.user_id: u for u in load_users_file(folder / "customers.json", business)}
+    today = date(2026, 11, 24)
+
+    past_due = status_answer(users["s2003"], "What's the status of my subscription?", Lang.EN, today, business)
+    assert past_due is not None and past_due.ref == "SUB-310377"
+    assert past_due.reply.startswith("Your subscription SUB-310377 (Pro) is past due")
+    assert "grace period ends on 2026-12-02 (in 8 days)" in past_due.reply and "10.71 EUR" in past_due.reply
+    assert "period started" not in past_due.reply  # not in status_facts
+    active = status_answer(users["s2002"], "我的订阅现在是什么状态？", Lang.ZH, today, business)
+    assert active is not None
+    assert active.reply == "您的订阅 SUB-310522（Team）目前状态：生效中，续费日期 2026-12-03（还有 9 天）。"
+    assert "0 SGD" not in active.reply  # an amount of 0 is left out
+    ticket = status_answer(users["s2002"], "any update on my ticket?", Lang.EN, today, business)
+    assert ticket is not None and ticket.ref == "REQ-40211" and "waiting for your reply" in ticket.reply
+    # a request asked about and none on file: no answer from the subscription's record
+    assert status_answer(users["s2001"], "any update on my ticket?", Lang.EN, today, business) is None

@@ -75,6 +75,17 @@ class RecordSpec(Frozen):
     statuses: dict[str, Text] = Field(
         default_factory=dict, description="every status a record can have (id → label per language)"
     )
+    aliases: tuple[str, ...] = Field(
+        (),
+        description="other words customers use for one record, in either language (e.g. ticket for a "
+        "`request`): a status question naming one is about this kind of record",
+    )
+    status_facts: tuple[str, ...] | None = Field(
+        None,
+        description="orders only: the facts (ids from `facts:`) a status answer tells after the status, in "
+        "this order, read from the order, else from the customer's own facts (an amount of 0 is left out); "
+        "default: every dated fact on the order",
+    )
 
     @field_validator("id_pattern")
     @classmethod
@@ -191,6 +202,15 @@ class Business(Frozen):
     def _ids(cls, v: dict[str, Any]) -> dict[str, Any]:
         _check_ids(v, "region / membership / fact")
         return v
+
+    @model_validator(mode="after")
+    def _status_facts_declared(self) -> Business:
+        if self.ticket.status_facts is not None:
+            raise ValueError("ticket.status_facts: tickets carry no facts (status_facts is for `order:`)")
+        unknown = [f for f in self.order.status_facts or () if f not in self.facts]
+        if unknown:
+            raise ValueError(f"order.status_facts: {unknown} are not facts declared under `facts:`")
+        return self
 
     @property
     def folder(self) -> Path | None:

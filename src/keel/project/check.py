@@ -66,6 +66,7 @@ class CheckReport(Frozen):
 
 #: topics the state policy and the pipeline look up by name in the rules file
 USED_TOPICS = ("state_query", "money", "personal_fields", "small_talk")
+STATUS_TOPIC = "status_question"  # with state_query: the status answer from the customer's record
 _KB_FIELDS = frozenset({*KBDocument.model_fields, "id", "region"}) - {"doc_id", "regions"}
 _PROBLEM_PATH = re.compile(r"^([A-Za-z0-9_.\[\]-]+): ")
 
@@ -155,6 +156,13 @@ def _check_rules(out: _Findings, path: Path, business: Business) -> set[str]:  #
     for name in USED_TOPICS:
         if name not in topics:
             out.warning(path, f"topics: no {name!r} list (the state policy uses it)", nearest(lines, ("topics",)))
+    if STATUS_TOPIC not in topics and (business.order.statuses or business.ticket.statuses):
+        out.warning(
+            path,
+            f"topics: no {STATUS_TOPIC!r} list: status questions will go to the model instead of the record "
+            "(business.yaml declares order/ticket statuses)",
+            nearest(lines, ("topics",)),
+        )
     templates = data.get("templates") or {}
     templates = templates if isinstance(templates, dict) else {}
     for name in REQUIRED_TEMPLATES:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from keel.business import Business, FactType
+from keel.business import Business, FactType, Money
 from keel.domain import Frozen, Lang
-from keel.online.state.model import Order, Ticket, UserState
+from keel.online.state.model import FactValue, Order, Ticket, UserState
 from keel.online.state.policy import fact_text
 from keel.text import normalize
 
@@ -47,15 +47,37 @@ def _latest(records: tuple[Order, ...]) -> Order | None:
     return max(records, key=lambda o: (o.placed_at or date.min, o.order_id))
 
 
-def _order_reply(o: Order, lang: Lang, today: date, business: Business | None) -> str:
+def _label(text: str, lang: Lang) -> str:
+    """A fact label inside an English sentence: "Renews on" → "renews on" (an acronym like "SSO" stays)."""
+    if lang is Lang.EN and len(text) > 1 and text[0].isupper() and text[1].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _told_facts(o: Order, user: UserState, business: Business | None) -> list[tuple[str, FactValue]]:
+    """The facts a status answer tells: business.yaml `order.status_facts` (the order's, else the customer's),
+    by default every dated fact on the order."""
+    if business is None:
+        return []
+    if business.order.status_facts is None:
+        return [(k, v) for k, v in o.facts.items() if (s := business.facts.get(k)) and s.type is FactType.DATE]
+    told: list[tuple[str, FactValue]] = []
+    for key in business.order.status_facts:
+        value = o.facts[key] if key in o.facts else user.facts.get(key)
+        if value is None or (isinstance(value, Money) and value.amount == 0):
+            continue
+        told.append((key, value))
+    return told
+
+
+def _order_reply(o: Order, user: UserState, lang: Lang, today: date, business: Business | None) -> str:
     noun = business.order.noun.get(lang) if business else ("订单" if lang is Lang.ZH else "order")
     status = business.order.label(o.status, lang) if business else o.status.replace("_", " ")
-    dated = []
-    for key, value in o.facts.items():
-        spec = business.facts.get(key) if business else None
-        if spec is None or spec.type is not FactType.DATE or value is None:
-            continue
-        dated.append(f"{spec.get(lang)} {fact_text(FactType.DATE, value, lang, today)}")
+    told = []
+    for key, value in _told_facts(o, user, business):
+        spec = business.facts[key] if business else None
+        if spec is not None:
+            told.append(f"{_label(spec.get(lang), lang)} {fact_text(spec.type, value, lang, today)}")
     items = ", ".join(o.items)
     if lang is Lang.ZH:
         return _ORDER_ZH.format(
@@ -63,14 +85,14 @@ def _order_reply(o: Order, lang: Lang, today: date, business: Business | None) -
             id=o.order_id,
             items=f"（{items}）" if items else "",
             status=status,
-            facts="".join(f"，{d}" for d in dated),
+            facts="".join(f"，{d}" for d in told),
         )
     return _ORDER_EN.format(
         noun=noun,
         id=o.order_id,
         items=f" ({items})" if items else "",
         status=status,
-        facts=(": " + ", ".join(dated)) if dated else "",
+        facts=(": " + ", ".join(told)) if told else "",
     )
 
 
@@ -100,8 +122,10 @@ def status_answer(
     """The status of the record the customer asks about, or None when there is none to answer from."""
     text = normalize(message)
     ticket = next((t for t in user.tickets if t.ticket_id.casefold() in text), None)
-    ticket_nouns = {business.ticket.noun.en, business.ticket.noun.zh} if business else {"ticket", "工单"}
-    if ticket is None and any(n and n.casefold() in text for n in ticket_nouns) and user.tickets:
+    spec = business.ticket if business else None
+    ticket_words = [spec.noun.en, spec.noun.zh, *spec.aliases] if spec else ["ticket", "工单"]
+    asks_ticket = any(w and w.casefold() in text for w in ticket_words)
+    if ticket is None and asks_ticket and user.tickets:
         ticket = max(user.tickets, key=lambda t: (t.updated_at or t.opened_at or date.min, t.ticket_id))
         named = False
     else:
@@ -109,8 +133,10 @@ def status_answer(
     if ticket is not None:
         return StatusAnswer(reply=_ticket_reply(ticket, lang, business), ref=ticket.ticket_id, named=named)
     order = _named_order(user, text)
+    if order is None and asks_ticket:  # a ticket asked about and none on file: not the latest order's status
+        return None
     named = order is not None
     order = order or _latest(user.orders)
     if order is None:
         return None
-    return StatusAnswer(reply=_order_reply(order, lang, today, business), ref=order.order_id, named=named)
+    return StatusAnswer(reply=_order_reply(order, user, lang, today, business), ref=order.order_id, named=named)
