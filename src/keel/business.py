@@ -185,6 +185,11 @@ class Business(Frozen):
     identity: IdentitySpec = Field(
         IdentitySpec(), description="the verification step before account-specific answers (default: none)"
     )
+    public_contacts: tuple[str, ...] = Field(
+        (),
+        description="the business's own published e-mail addresses and phone numbers: the KB may show them "
+        "to customers; every other address or number in a KB document is redacted as personal data",
+    )
     source: Path | None = Field(None, description="the file this was read from (set by the loader)")
 
     @model_validator(mode="before")

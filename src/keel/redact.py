@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -30,14 +31,27 @@ def _card(m: re.Match[str]) -> str:
     return "[CARD]" if 13 <= len(digits) <= 19 and _luhn(digits) else m.group(0)
 
 
-def redact(text: str) -> str:
-    """Replace personal data with typed placeholders; other text is kept."""
-    text = _EMAIL.sub("[EMAIL]", text)
+def contact_key(value: str) -> str:
+    """How a contact is compared: an e-mail address lower-cased, a phone number by its digits."""
+    return value.strip().lower() if "@" in value else re.sub(r"\D", "", value)
+
+
+def redact(text: str, keep: Collection[str] = ()) -> str:
+    """Replace personal data with typed placeholders; other text is kept.
+
+    *keep* are :func:`contact_key` values of contacts that are not personal (the business's own
+    published addresses and numbers): they stay as written.
+    """
+
+    def _placeholder(name: str) -> Any:
+        return lambda m: m.group(0) if keep and contact_key(m.group(0)) in keep else name
+
+    text = _EMAIL.sub(_placeholder("[EMAIL]"), text)
     text = _CN_ID.sub("[ID]", text)
     text = _CARD.sub(_card, text)
-    text = _PHONE_INTL.sub("[PHONE]", text)
-    text = _CN_MOBILE.sub("[PHONE]", text)
-    return _LOCAL_PHONE.sub("[PHONE]", text)
+    text = _PHONE_INTL.sub(_placeholder("[PHONE]"), text)
+    text = _CN_MOBILE.sub(_placeholder("[PHONE]"), text)
+    return _LOCAL_PHONE.sub(_placeholder("[PHONE]"), text)
 
 
 def redact_value(value: Any) -> Any:

@@ -52,7 +52,7 @@ def open_runtime(
         db=db,
         rules=load_rules(cfg.rules_path, embedder),
         state=state or build_state_provider(cfg.state, cfg.home, cfg.customers, cfg.business),
-        indexes=IndexRegistry(db, cache),
+        indexes=IndexRegistry(db, cache, public_contacts=cfg.business.public_contacts),
         embedder=embedder,
         model=model or build_backend(cfg),
         router=router or (load_router(cfg, cache) if cfg.router.enabled else None),

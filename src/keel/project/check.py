@@ -28,6 +28,7 @@ from keel.online.rules.schema import REQUIRED_TEMPLATES, RuleFile
 from keel.online.state.providers import user_rows
 from keel.online.state.validate import parse_user
 from keel.project.locate import json_key_line, json_record_line, nearest, yaml_lines
+from keel.redact import contact_key, find_personal_data
 from keel.yamlio import load_yaml
 
 
@@ -272,6 +273,18 @@ def _kb_file(out: _Findings, path: Path, business: Business) -> list[KBDocument]
     return docs
 
 
+def _check_contacts(out: _Findings, path: Path, doc: KBDocument, business: Business) -> None:
+    """A contact in a KB document that business.yaml does not publish is redacted: say so."""
+    public = {contact_key(c) for c in business.public_contacts}
+    hidden = sorted({x for x in find_personal_data(doc.body) if contact_key(x) not in public})
+    if hidden:
+        out.warning(
+            path,
+            f"document {doc.doc_id!r}: {', '.join(hidden)} will be shown as [EMAIL]/[PHONE] (personal data); "
+            "if it is the business's own, list it under public_contacts: in business.yaml",
+        )
+
+
 def _check_kb(out: _Findings, folders: Iterable[tuple[Path, bool]], business: Business) -> set[str]:  # noqa: PLR0912
     """Every KB folder; the regions check runs on the version the folders publish together."""
     final: dict[str, KBDocument] = {}
@@ -291,6 +304,7 @@ def _check_kb(out: _Findings, folders: Iterable[tuple[Path, bool]], business: Bu
                 if doc.doc_id in seen:
                     out.error(path, f"duplicate document id {doc.doc_id!r} (also in {seen[doc.doc_id]})")
                 seen[doc.doc_id] = path
+                _check_contacts(out, path, doc, business)
                 if doc.deleted:
                     final.pop(doc.doc_id, None)
                 else:

@@ -16,7 +16,7 @@ from keel.domain import Frozen
 from keel.online.guard.actions import find_invented_action
 from keel.online.guard.claims import unsupported_code, unsupported_number, unsupported_sentence
 from keel.online.guard.leak import Scaffold, find_leak
-from keel.redact import find_personal_data
+from keel.redact import contact_key, find_personal_data
 from keel.text import TermMatcher, normalize
 
 
@@ -123,10 +123,11 @@ def check_reply(reply: str, ctx: GuardContext) -> GuardReport:
         violations.append(Violation(kind=GuardKind.PROMISE, evidence=promise))
 
     own = {_digits(x) for x in ctx.own_data if _digits(x)} | {x.lower() for x in ctx.own_data if "@" in x}
+    published = {contact_key(x) for x in find_personal_data(ctx.shown)} if ctx.shown else set()  # the KB shows them
     for item in find_personal_data(reply):
         key = item.lower() if "@" in item else _digits(item)
         mentioned_by_customer = key in customer if "@" in item else key in _digits(customer)
-        if any(key in o for o in own) or mentioned_by_customer:
+        if any(key in o for o in own) or mentioned_by_customer or contact_key(item) in published:
             continue
         violations.append(Violation(kind=GuardKind.PERSONAL_DATA, evidence="[redacted]"))
         break

@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import bm25s
@@ -18,6 +18,7 @@ from keel.embed import EmbeddingCache
 from keel.online.kb import store
 from keel.online.kb.documents import ALL_REGIONS, KBDocument
 from keel.online.kb.sanitize import sanitize_passage
+from keel.redact import contact_key
 from keel.text import search_terms
 
 log = logging.getLogger("keel.kb")
@@ -84,11 +85,11 @@ def _regions(docs: list[KBDocument]) -> tuple[np.ndarray, dict[str, np.ndarray]]
     return every, {r: np.array([r in d.regions for d in docs], dtype=bool) for r in names}
 
 
-def _sanitized(version: int, docs: list[KBDocument]) -> list[KBDocument]:
+def _sanitized(version: int, docs: list[KBDocument], keep: frozenset[str]) -> list[KBDocument]:
     """Documents as the model and the guard may see them (see ``keel.online.kb.sanitize``)."""
     out = []
     for doc in docs:
-        clean = sanitize_passage(doc.body)
+        clean = sanitize_passage(doc.body, keep)
         if clean.dropped or clean.redacted:
             log.warning(
                 "KB version %s, %s: %d instruction-like sentence(s) dropped%s",
@@ -107,8 +108,11 @@ def build_index(
     docs: list[KBDocument],
     cache: EmbeddingCache,
     progress: Callable[[int], None] | None = None,
+    public_contacts: Iterable[str] = (),
 ) -> KBIndex:
-    docs = _sanitized(version, docs)
+    """The index of one version; *public_contacts* (the business's own e-mail addresses and phone
+    numbers) stay in the passages, every other contact is redacted."""
+    docs = _sanitized(version, docs, frozenset(contact_key(c) for c in public_contacts))
     bm25 = bm25s.BM25()
     bm25.index([search_terms(passage_text(d)) or ["<empty>"] for d in docs], show_progress=False)
     title_bm25 = bm25s.BM25()
@@ -140,8 +144,11 @@ def build_index(
 class IndexRegistry:
     """Keeps the indexes of recently used versions in memory; builds one on first use."""
 
-    def __init__(self, db: Database, cache: EmbeddingCache, capacity: int = 4) -> None:
+    def __init__(
+        self, db: Database, cache: EmbeddingCache, capacity: int = 4, public_contacts: tuple[str, ...] = ()
+    ) -> None:
         self._db = db
+        self._public = public_contacts
         self._cache = cache
         self._capacity = capacity
         self._indexes: OrderedDict[tuple[str, int], KBIndex] = OrderedDict()
@@ -160,7 +167,7 @@ class IndexRegistry:
                 self._indexes.move_to_end(key)
                 return self._indexes[key]
         docs = store.documents(self._db, version, tenant)
-        index = build_index(version, docs, self._cache, progress)
+        index = build_index(version, docs, self._cache, progress, self._public)
         with self._lock:
             self._indexes[key] = index
             while len(self._indexes) > self._capacity:

@@ -11,6 +11,7 @@ e-mails, ID and card numbers are replaced by placeholders.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from keel.domain import Frozen
 from keel.redact import redact
@@ -49,8 +50,9 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
-def sanitize_passage(text: str) -> Sanitized:
-    """The text without instruction-like sentences and with personal data replaced by placeholders."""
+def sanitize_passage(text: str, keep: Collection[str] = ()) -> Sanitized:
+    """The text without instruction-like sentences and with personal data replaced by placeholders
+    (*keep*: the business's public contacts, as :func:`keel.redact.contact_key` values)."""
     kept: list[str] = []
     dropped: list[str] = []
     for sentence in _sentences(text):
@@ -61,5 +63,5 @@ def sanitize_passage(text: str) -> Sanitized:
         else:
             kept.append(sentence)
     clean = "".join(kept)
-    redacted = redact(clean)
+    redacted = redact(clean, keep)
     return Sanitized(text=redacted, dropped=tuple(dropped), redacted=redacted != clean)
