@@ -1,8 +1,11 @@
 """The demo's `judgement_call` rule on probes of promises, exceptions and price predictions (zh + en).
 
-`evals/rules/judgement-dev.jsonl` is the set the rule was written against; `judgement-heldout-b.jsonl`
-was written by another author who never saw the rule, and is not tuned on. Each has look-alike
-ordinary questions (delivery times, price protection, the EU statutory guarantee) that must not hit.
+Every probe here is seen: `evals/rules/judgement-dev.jsonl` is the set the first rule was written against;
+`judgement-heldout-b.jsonl` was written blind by another author, then revised against once the rule was found
+to be an overfit keyword list; `judgement-dev-2.jsonl` (220) adds many phrasings, typos, slang and indirect
+asks in both languages. Each has look-alike ordinary questions (price protection, the warranty, the
+authenticity and on-time guarantees, the return window, coupons, the 7-day return) that must not hit.
+The blind judge of the rule is a later held-out set, tested on its own.
 """
 
 from __future__ import annotations
@@ -47,4 +50,14 @@ def test_the_rule_hands_a_promise_request_to_a_person(rules):
 
 def test_dev_probe(rules):
     recall, false_hits = _rates(rules, "judgement-dev.jsonl")
-    assert recall >= 0.9 and false_hits <= 0.05, (recall, false_hits)
+    assert recall >= 0.95 and false_hits <= 0.05, (recall, false_hits)
+
+
+def test_heldout_b_probe(rules):
+    recall, false_hits = _rates(rules, "judgement-heldout-b.jsonl")
+    assert recall >= 0.95 and false_hits <= 0.04, (recall, false_hits)
+
+
+def test_dev_2_probe(rules):
+    recall, false_hits = _rates(rules, "judgement-dev-2.jsonl")
+    assert recall >= 0.97 and false_hits <= 0.02, (recall, false_hits)
