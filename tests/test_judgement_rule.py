@@ -61,3 +61,11 @@ def test_heldout_b_probe(rules):
 def test_dev_2_probe(rules):
     recall, false_hits = _rates(rules, "judgement-dev-2.jsonl")
     assert recall >= 0.97 and false_hits <= 0.02, (recall, false_hits)
+
+
+def test_heldout_c_probe_blind(rules):
+    """`judgement-heldout-c.jsonl` (80) was written blind and never revised against: the rule's honest
+    score. Measured at 0.70 recall / 0.00 false hits (0.35 / 0.075 before the revision); the floor is
+    what it must not fall below, not a target."""
+    recall, false_hits = _rates(rules, "judgement-heldout-c.jsonl")
+    assert recall >= 0.65 and false_hits <= 0.05, (recall, false_hits)
