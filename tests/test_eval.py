@@ -296,12 +296,10 @@ def test_style_metrics_exactly():
 
 def test_a_reply_quoting_the_customers_own_words_is_not_counted_as_a_leak(cfg, make_runtime, tmp_path):
     make_runtime()
-    question = "which ways can I pay? is credit card the only option?"
-    suite = write_suite(
-        tmp_path / "suite", [dict(id="pay", category="faq", lang="en", text=question, action=["answer"])]
-    )
+    question = "How long do refunds take? Also, do you sell garden furniture like hammocks?"
+    suite = write_suite(tmp_path / "suite", [dict(id="q", category="faq", lang="en", text=question, action=["answer"])])
     out = tmp_path / "run"
     run_eval(cfg, EvalRunConfig(suite=suite, model="scripted"), out, backend=ScriptedModel())
     (row,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    assert "is credit card the only option" in row["reply"]  # the partial wording names the uncovered question
+    assert "do you sell garden furniture like hammocks" in row["reply"]  # the partial wording names that part
     assert row["leaked"] is False

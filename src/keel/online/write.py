@@ -64,7 +64,8 @@ def uncovered_parts(rt: Runtime, a: Assessment, user: UserState | None, whole: R
     """The questions of a several-question message that no passage covers (the rest can be answered).
 
     Only when the message as a whole is grounded: each sentence that asks something is retrieved on
-    its own, and one whose best passage would not ground a question is left to a person.
+    its own, and one whose best passage would not ground a question, and whose passages do not include
+    the whole message's best one, is left to a person.
     """
     clauses = [c for c in split_clauses(a.text) if _asks(c)]
     if len(clauses) < 2 or not _grounds(rt, a, whole):
@@ -77,7 +78,10 @@ def uncovered_parts(rt: Runtime, a: Assessment, user: UserState | None, whole: R
         if i and len(content_terms(clause)) < (2 if _CJK.search(clause) else 3):
             continue  # a short follow-up ("is there a minimum?") belongs to the question before it
         found = retrieve(index, clause, vec, lang=a.lang, region=region, today=rt.today(), cfg=rt.cfg.retrieval)
-        if not _grounds(rt, a, found):
+        # a clause about what the answer's own passage covers ("which ways can I pay? is a card the only
+        # option?") is part of that answer even when it is too short to ground on its own
+        same_topic = bool(whole.passages) and whole.passages[0].topic in {p.topic for p in found.passages[:3]}
+        if not _grounds(rt, a, found) and not same_topic:
             missing.append(clause)
     return tuple(missing) if len(missing) < len(clauses) else ()
 
