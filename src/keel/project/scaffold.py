@@ -7,11 +7,11 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 
+from keel.config import EXAMPLES_DIR
 from keel.domain import Frozen
 from keel.errors import InvalidInput
 
 SCAFFOLD_DIR = Path(str(resources.files("keel") / "project" / "scaffold"))
-EXAMPLES_DIR = Path(str(resources.files("keel") / "examples"))
 _SKIP = {".keel", "__pycache__"}
 
 
