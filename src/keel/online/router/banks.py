@@ -91,11 +91,6 @@ def read_banks_by_path(paths: Sequence[Path]) -> list[tuple[Path, list[Example]]
     return out
 
 
-def read_banks(paths: Sequence[Path]) -> list[Example]:
-    """Banks in order; a text that appears twice keeps its first label."""
-    return [ex for _, examples in read_banks_by_path(paths) for ex in examples]
-
-
 def bank_hash(examples: Iterable[Example]) -> str:
     h = hashlib.sha256()
     for ex in examples:
